@@ -2,4 +2,6 @@
 
 from .cli import main
 
-raise SystemExit(main())
+# Guarded: capture worker processes (spawn) import the main module and must not re-run the CLI.
+if __name__ == "__main__":
+    raise SystemExit(main())

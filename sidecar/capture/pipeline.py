@@ -1,0 +1,136 @@
+"""The capture pipeline for one exchange: decode → redact → features → text checks (synchronous).
+
+Runs inside a capture worker process.  Its input holds raw payloads; its output, a
+``CaptureResult``, holds only redacted payloads, feature values and counts.  Errors never
+escape with payload text: they become a ``skipped`` reason naming only the exception class.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from .. import codecs, features
+from ..anomaly import text as text_checks
+from ..config import Settings
+from ..models import CaptureResult, Decoded, Exchange
+from ..redaction import Redactor
+
+_BINARY_PREVIEW = "<binary payload: {n} bytes>"
+
+
+class Pipeline:
+    """Holds the per-process engines (Presidio is expensive to build: once per worker)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._redactor = Redactor(settings.redaction)
+
+    def redaction_status(self) -> dict[str, object]:
+        return self._redactor.status()
+
+    def process(self, exchange: Exchange) -> CaptureResult:
+        try:
+            return self._process(exchange)
+        except Exception as exc:  # contained: the class name only, never the message (may quote payload)
+            return CaptureResult(
+                request_id=exchange.request_id,
+                time=exchange.time,
+                route=exchange.route,
+                dialect="unknown",
+                model=self._settings.model or "default",
+                status=exchange.status,
+                request=None,
+                response=None,
+                skipped=f"pipeline_error:{type(exc).__name__}",
+                client_key=exchange.client_key,
+                trace_id=exchange.trace_id,
+                span_id=exchange.span_id,
+                duration_s=exchange.duration_s,
+            )
+
+    def _process(self, exchange: Exchange) -> CaptureResult:
+        decoded = codecs.decode(exchange, default_model=self._settings.model)
+        model = decoded.model or self._settings.model or "default"
+        counts: Counter[str] = Counter()
+        request = self._redact_payload(decoded.request_json, exchange.request_body, exchange.request_headers, counts)
+        response = self._redact_payload(decoded.response_json, exchange.response_body, exchange.response_headers, counts)
+        records = features.extract(
+            decoded,
+            model=model,
+            request_id=exchange.request_id,
+            time=exchange.time,
+            pii_counter=self._redactor.analyze,
+            max_features=self._settings.capture.max_features,
+        )
+        return CaptureResult(
+            request_id=exchange.request_id,
+            time=exchange.time,
+            route=exchange.route,
+            dialect=decoded.dialect,
+            model=model,
+            status=exchange.status,
+            request=request,
+            response=response,
+            records=records,
+            pii_counts=dict(counts),
+            text_reasons=self._text_reasons(decoded),
+            llm=decoded.llm,
+            skipped=decoded.skipped,
+            truncated=exchange.request_truncated or exchange.response_truncated,
+            client_key=exchange.client_key,
+            trace_id=exchange.trace_id,
+            span_id=exchange.span_id,
+            duration_s=exchange.duration_s,
+        )
+
+    def _redact_payload(
+        self,
+        parsed: Any,
+        body: bytes,
+        headers: tuple[tuple[str, str], ...],
+        counts: Counter[str],
+    ) -> Any:
+        if parsed is not None:
+            value, found = self._redactor.redact_json(parsed)
+            counts.update(found)
+            return value
+        if not body:
+            return None
+        if _is_compressed(headers):
+            return _BINARY_PREVIEW.format(n=len(body))
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _BINARY_PREVIEW.format(n=len(body))
+        try:  # JSON the codec declined (e.g. opaque route): still redact it structurally
+            value, found = self._redactor.redact_json(json.loads(text))
+        except ValueError:
+            value, found = self._redactor.redact_text(text)
+        counts.update(found)
+        return value
+
+    def _text_reasons(self, decoded: Decoded) -> tuple[str, ...]:
+        reasons: dict[str, None] = {}
+        for row in decoded.inputs:
+            for name in decoded.text_fields:
+                value = row.get(name)
+                if isinstance(value, str) and value:
+                    reasons.update(dict.fromkeys(text_checks.scan_prompt(value)))
+        if decoded.outputs:
+            system_prompts = text_checks.extract_system_prompts(decoded.request_json)
+            for row in decoded.outputs:
+                for name in decoded.text_fields:
+                    value = row.get(name)
+                    if isinstance(value, str) and value:
+                        pii = self._redactor.analyze(value)
+                        reasons.update(
+                            dict.fromkeys(text_checks.scan_response(value, system_prompts=system_prompts, pii_counts=pii))
+                        )
+        return tuple(reasons)
+
+
+def _is_compressed(headers: tuple[tuple[str, str], ...]) -> bool:
+    return any(name == "content-encoding" and value.strip().lower() not in {"", "identity"} for name, value in headers)
+
