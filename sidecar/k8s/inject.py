@@ -1,0 +1,287 @@
+"""Add the sidecar to workload manifests and take it out again (k8s layer; pure: dicts in, dicts out).
+
+``inject`` is idempotent because it first takes out any earlier injection and then adds the current
+one, so ``inject(inject(x)) == inject(x)`` and an older injection is upgraded in place.  ``uninject``
+reverses it exactly, Services included: the original ``targetPort``s are kept in an annotation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .. import __version__
+from ..errors import ManifestError
+from .container import (
+    ADMIN_PORT,
+    CONTAINER_NAME,
+    DEFAULT_IMAGE,
+    INJECTED,
+    PREFIX,
+    PROXY_PORT,
+    SERVICE_NAME_ANNOTATION,
+    TMP_VOLUME,
+    Workload,
+    annotation,
+    build_container,
+    tmp_volume,
+)
+from .manifests import APPS_KINDS, JOB_KINDS, UNSUPPORTED_KINDS, pod_template, walk, workload_identity
+
+ORIGINAL_TARGET_PORTS: Final = PREFIX + "original-target-ports"
+
+
+@dataclass(frozen=True, slots=True)
+class InjectOptions:
+    image: str = DEFAULT_IMAGE
+    classic: bool = False  # sidecar as the first regular container (clusters before 1.29)
+    include_jobs: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InjectResult:
+    docs: list[dict[str, Any]]
+    notes: tuple[str, ...] = ()  # for stderr: skipped workloads, Service patches to apply by hand
+    changed: tuple[str, ...] = field(default=())  # "Kind/name" of every object that changed
+
+
+@dataclass(slots=True)
+class _Injected:
+    ref: str
+    namespace: str
+    labels: dict[str, Any]
+    port: int
+    port_names: frozenset[str]
+    routed: bool = False
+
+
+def _namespace(doc: dict[str, Any]) -> str:
+    return str((doc.get("metadata") or {}).get("namespace") or "")
+
+
+def _annotations_of(doc: dict[str, Any], template: dict[str, Any]) -> dict[str, str]:
+    # Pod-template annotations win over the workload's own (they are what a webhook would see).
+    merged = dict((doc.get("metadata") or {}).get("annotations") or {}) if doc is not template else {}
+    merged.update((template.get("metadata") or {}).get("annotations") or {})
+    return {str(k): str(v) for k, v in merged.items()}
+
+
+def _pick_model(spec: dict[str, Any], annotations: dict[str, str], ref: str) -> tuple[int, frozenset[str]]:
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict) and c.get("name") != CONTAINER_NAME]
+    if not containers:
+        raise ManifestError(f"{ref} has no containers")
+    wanted = annotation(annotations, "container")
+    model = containers[0] if not wanted else next((c for c in containers if c.get("name") == wanted), None)
+    if model is None:
+        raise ManifestError(f"{ref}: annotation {PREFIX}container names {wanted!r}, which is not a container here")
+    ports = [p for p in model.get("ports") or [] if isinstance(p, dict) and p.get("protocol", "TCP") == "TCP"]
+    override = annotation(annotations, "model-port")
+    if override:
+        named = next((p for p in ports if p.get("name") == override), None)
+        if named is not None:
+            port = named.get("containerPort")
+        elif override.isdigit() and 0 < int(override) < 65536:
+            port = int(override)
+        else:
+            raise ManifestError(
+                f"{ref}: annotation {PREFIX}model-port must be a port number or a port name of the model container, got {override!r}"
+            )
+    elif ports:
+        port = ports[0].get("containerPort")
+    else:
+        raise ManifestError(
+            f"{ref}: container {model.get('name')!r} declares no TCP port; set annotation {PREFIX}model-port"
+        )
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ManifestError(f"{ref}: model port {port!r} is not a port number")
+    for container in containers + [c for c in spec.get("initContainers") or [] if isinstance(c, dict)]:
+        for declared in container.get("ports") or []:
+            if (
+                isinstance(declared, dict)
+                and declared.get("containerPort") in (PROXY_PORT, ADMIN_PORT)
+                and container.get("name") != CONTAINER_NAME
+            ):
+                raise ManifestError(
+                    f"{ref}: container {container.get('name')!r} already uses port {declared['containerPort']}, which the sidecar needs"
+                )
+    names = frozenset(str(p["name"]) for p in ports if p.get("name") and p.get("containerPort") == port)
+    return port, names
+
+
+def _remove(template: dict[str, Any]) -> bool:
+    """Take our container, volume and marker out of a pod template; True when anything was there."""
+    spec, metadata = template["spec"], template.get("metadata") or {}
+    found = False
+    for key in ("initContainers", "containers", "volumes"):
+        items = spec.get(key)
+        if not isinstance(items, list):
+            continue
+        ours = CONTAINER_NAME if key != "volumes" else TMP_VOLUME
+        kept = [item for item in items if not (isinstance(item, dict) and item.get("name") == ours)]
+        if len(kept) != len(items):
+            found = True
+            if kept or key == "containers":
+                spec[key] = kept
+            else:
+                del spec[key]  # we created it
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict) and INJECTED in annotations:
+        found = True
+        del annotations[INJECTED]
+        if not annotations:
+            del metadata["annotations"]
+    return found
+
+
+def _add(doc: dict[str, Any], template: dict[str, Any], ref: str, options: InjectOptions) -> _Injected:
+    spec = template["spec"]
+    if spec.get("hostNetwork"):
+        raise ManifestError(f"{ref} uses hostNetwork; the sidecar's ports would collide on the node")
+    annotations = _annotations_of(doc, template)
+    port, names = _pick_model(spec, annotations, ref)
+    service_name, attributes = workload_identity(doc)
+    workload = Workload(
+        ref=ref,
+        annotations=annotations,
+        upstream_port=port,
+        service_name=annotations.get(SERVICE_NAME_ANNOTATION) or service_name,
+        workload_attributes=attributes,
+        image=options.image,
+        classic=options.classic,
+    )
+    container = build_container(workload)
+    if options.classic:
+        spec["containers"] = [container, *spec["containers"]]
+    else:
+        spec["initContainers"] = [container, *(spec.get("initContainers") or [])]
+    spec["volumes"] = [*(spec.get("volumes") or []), tmp_volume()]
+    metadata = template.setdefault("metadata", {})
+    metadata.setdefault("annotations", {})[INJECTED] = __version__
+    labels = dict(metadata.get("labels") or {})
+    return _Injected(ref, _namespace(doc), labels, port, names)
+
+
+def _route_service(service: dict[str, Any], workloads: list[_Injected], ref: str) -> bool:
+    """Point the Service's ports that reach the model at the sidecar; True when it changed."""
+    spec = service.get("spec") or {}
+    selector = spec.get("selector")
+    annotations = (service.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(selector, dict) or not selector:
+        return False
+    originals: dict[str, Any] = {}
+    for workload in workloads:
+        if workload.namespace != _namespace(service) or any(workload.labels.get(k) != v for k, v in selector.items()):
+            continue
+        if ORIGINAL_TARGET_PORTS in annotations:  # routed by an earlier run
+            workload.routed = True
+            continue
+        for index, port in enumerate(spec.get("ports") or []):
+            if not isinstance(port, dict):
+                raise ManifestError(f"{ref}: spec.ports entries must be mappings")
+            target = port.get("targetPort", port.get("port"))
+            if target == workload.port or (isinstance(target, str) and target in workload.port_names):
+                originals[str(index)] = port.get("targetPort")
+                port["targetPort"] = PROXY_PORT  # numeric: named ports of native sidecars resolve only from 1.32
+                workload.routed = True
+    if not originals:
+        return False
+    metadata = service.setdefault("metadata", {})
+    metadata.setdefault("annotations", {})[ORIGINAL_TARGET_PORTS] = json.dumps(originals, sort_keys=True)
+    return True
+
+
+def _unroute_service(service: dict[str, Any], ref: str) -> bool:
+    metadata = service.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    if ORIGINAL_TARGET_PORTS not in annotations:
+        return False
+    try:
+        originals = json.loads(annotations[ORIGINAL_TARGET_PORTS])
+        ports = service["spec"]["ports"]
+        for index, original in originals.items():
+            if original is None:
+                ports[int(index)].pop("targetPort", None)
+            else:
+                ports[int(index)]["targetPort"] = original
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ManifestError(
+            f"{ref}: annotation {ORIGINAL_TARGET_PORTS} is damaged; restore targetPort by hand"
+        ) from exc
+    del annotations[ORIGINAL_TARGET_PORTS]
+    if not annotations:
+        del metadata["annotations"]
+    return True
+
+
+def _patch_note(workload: _Injected) -> str:
+    namespace = f" -n {workload.namespace}" if workload.namespace else ""
+    patch = json.dumps([{"op": "replace", "path": "/spec/ports/0/targetPort", "value": PROXY_PORT}])
+    return (
+        f"{workload.ref}: no Service in the input selects it; route traffic through the sidecar by pointing the "
+        f"Service port that targets {workload.port} at {PROXY_PORT} (adjust the port index):\n"
+        f"  kubectl patch service SERVICE{namespace} --type=json -p '{patch}'"
+    )
+
+
+def inject(docs: list[dict[str, Any]], options: InjectOptions | None = None) -> InjectResult:
+    """Return copies of ``docs`` with the sidecar added to every eligible workload (input untouched)."""
+    options = options or InjectOptions()
+    out = copy.deepcopy(docs)
+    notes: list[str] = []
+    changed: list[str] = []
+    injected: list[_Injected] = []
+    services: list[tuple[dict[str, Any], str]] = []
+    for doc, _where in walk(out):
+        kind, name = (
+            doc["kind"],
+            (doc.get("metadata") or {}).get("name") or (doc.get("metadata") or {}).get("generateName") or "?",
+        )
+        ref = f"{kind}/{name}"
+        if kind == "Service":
+            services.append((doc, ref))
+            continue
+        if kind in UNSUPPORTED_KINDS:
+            raise ManifestError(
+                f"{ref}: kind {kind} is not supported (use a Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod)"
+            )
+        if kind not in APPS_KINDS | JOB_KINDS and kind != "Pod":
+            continue
+        if kind in JOB_KINDS and not options.include_jobs:
+            notes.append(f"{ref}: left alone (Jobs and CronJobs need --include-jobs)")
+            continue
+        if kind in JOB_KINDS and options.classic:
+            raise ManifestError(f"{ref}: a classic sidecar never exits and would keep the Job running; drop --classic")
+        template = pod_template(doc, ref)
+        wanted = annotation(_annotations_of(doc, template), "inject")
+        if wanted not in (None, "true", "false"):
+            raise ManifestError(f'{ref}: annotation {PREFIX}inject must be "true" or "false", got {wanted!r}')
+        if wanted == "false":
+            notes.append(f'{ref}: left alone (annotation {PREFIX}inject: "false")')
+            continue
+        before = copy.deepcopy(template)
+        _remove(template)
+        injected.append(_add(doc, template, ref, options))
+        if template != before:
+            changed.append(ref)
+    for service, ref in services:
+        if _route_service(service, injected, ref):
+            changed.append(ref)
+    notes.extend(_patch_note(w) for w in injected if not w.routed)
+    return InjectResult(out, tuple(notes), tuple(changed))
+
+
+def uninject(docs: list[dict[str, Any]]) -> InjectResult:
+    """Return copies of ``docs`` with every trace of ``inject`` removed."""
+    out = copy.deepcopy(docs)
+    changed: list[str] = []
+    for doc, _where in walk(out):
+        kind, name = doc["kind"], (doc.get("metadata") or {}).get("name") or "?"
+        ref = f"{kind}/{name}"
+        if kind == "Service":
+            if _unroute_service(doc, ref):
+                changed.append(ref)
+        elif (kind in APPS_KINDS | JOB_KINDS or kind == "Pod") and _remove(pod_template(doc, ref)):
+            changed.append(ref)
+    return InjectResult(out, (), tuple(changed))
