@@ -32,6 +32,11 @@ class Sampler:
         self.skipped = 0  # kept by the rules but refused by the per-second cap
 
     @property
+    def always(self) -> bool:
+        """True when ``keep`` may capture a request that ``pick`` did not choose (5xx/slow rules)."""
+        return self._always
+
+    @property
     def tees(self) -> bool:
         """Whether any request may be captured at all (the proxy skips teeing otherwise)."""
         return (self._rate > 0 or self._always) and self._refill > 0

@@ -32,6 +32,7 @@ class CaptureSink:
         self._gate = InlineGate(settings.anomaly.enforce) if settings.anomaly.enforce else None
         self._gate_status = settings.anomaly.enforce_status
         self.gates = self._gate is not None
+        self.always = self._sampler.always
         self.gate_rejections = 0
 
     def pick(self, method: str, route: str) -> bool:

@@ -1,0 +1,124 @@
+"""Drift and data-quality evaluation over the store (I/O edge): on request, and on a timer that
+sets the drift gauges and feeds the alert policy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .config import Settings
+from .drift import evaluate, to_json
+from .drift.alerting import AlertPolicy
+from .models import Alert, DriftResult
+from .quality import data_quality
+from .sketches.profile import Profile
+
+_log = logging.getLogger("sidecar.drift")
+_CACHE_S = 1.0
+
+
+class _Profiles(Protocol):
+    async def current(self, model: str) -> Profile: ...
+    async def reference(self, model: str) -> Profile | None: ...
+    async def models(self) -> list[str]: ...
+
+
+class DriftMetrics(Protocol):
+    def drift(self, model: str, result: DriftResult) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    result: DriftResult
+    violations: tuple[Any, ...]
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        body = to_json(self.result)
+        body["data_quality"] = [_violation_json(v) for v in self.violations]
+        body["evaluated_at"] = self.at
+        return body
+
+
+def _violation_json(violation: Any) -> dict[str, Any]:
+    fields = ("feature", "role", "kind", "value", "reference_value", "count")
+    out = {name: getattr(violation, name, None) for name in fields}
+    for key in ("value", "reference_value"):
+        value = out[key]
+        if isinstance(value, float) and value != value:
+            out[key] = None
+    return out
+
+
+class DriftEvaluator:
+    """Evaluates drift per model; results are cached for at most a second."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: _Profiles,
+        *,
+        metrics: DriftMetrics,
+        send_alert: Callable[[Alert], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._metrics = metrics
+        self._send_alert = send_alert
+        self._policy = AlertPolicy(cooldown=settings.alerts.cooldown, hysteresis=settings.alerts.hysteresis)
+        self._cache: dict[str, Evaluation] = {}
+        self.evaluations = 0
+        self.last_error: str | None = None
+
+    def invalidate(self, model: str | None = None) -> None:
+        if model is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(model, None)
+
+    async def evaluate(self, model: str) -> Evaluation:
+        cached = self._cache.get(model)
+        now = time.monotonic()
+        if cached is not None and now - cached.at < _CACHE_S:
+            return cached
+        current = await self._store.current(model)
+        reference = await self._store.reference(model)
+        window_s = float(self._settings.store.bucket_seconds * self._settings.store.window_buckets)
+        if reference is None:
+            reference = Profile.empty(model)
+        # Bulk numpy/scipy work: off the event loop so the proxy's latency does not notice.
+        result, violations = await asyncio.to_thread(self._compute, reference, current, window_s)
+        evaluation = Evaluation(result, tuple(violations), time.monotonic())
+        self._cache[model] = evaluation
+        self.evaluations += 1
+        return evaluation
+
+    def _compute(self, reference: Profile, current: Profile, window_s: float) -> tuple[DriftResult, Sequence[Any]]:
+        result = evaluate(reference, current, self._settings.drift, window_seconds=window_s)
+        violations = data_quality.check(reference, current, min_samples=self._settings.drift.min_samples) if reference.n else []
+        return result, violations
+
+    async def tick(self) -> None:
+        for model in await self._store.models():
+            evaluation = await self.evaluate(model)
+            self._metrics.drift(model, evaluation.result)
+            if self._send_alert is not None:
+                for alert in self._policy.observe(evaluation.result, time.time()):
+                    self._send_alert(alert)
+
+    async def run(self) -> None:
+        interval = self._settings.drift.evaluate_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.tick()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = type(exc).__name__
+                _log.warning("drift evaluation failed: %s", type(exc).__name__)
