@@ -1,0 +1,57 @@
+"""Admin API guards and the JSON error shape shared by every admin route (admin layer)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..errors import AdminError
+
+
+def json_error(status: int, error: str, detail: str = "") -> web.Response:
+    """``{"error", "detail"}`` with ``status`` (the one error shape of the admin API)."""
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+def _is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def require_mutation_allowed(request: web.BaseRequest, token: str) -> None:
+    """Raise ``AdminError`` (401/403) unless the caller may change state.
+
+    With a token set, ``Authorization: Bearer <token>`` is required (compared in constant time);
+    with none set, only loopback callers are allowed.  Use ``error_middleware`` (or catch
+    ``AdminError``) to turn the exception into the JSON error response.
+    """
+    if token:
+        header = request.headers.get("Authorization", "")
+        scheme, _, supplied = header.partition(" ")
+        if scheme.lower() != "bearer" or not supplied:
+            raise AdminError(401, "unauthorized", "a bearer token is required")
+        if not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+            raise AdminError(403, "forbidden", "the bearer token is not valid")
+        return
+    if not _is_loopback(request.remote):
+        raise AdminError(403, "forbidden", "mutating calls are allowed from loopback only when no admin token is set")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turns ``AdminError`` and aiohttp's own HTTP errors into the JSON error shape."""
+    try:
+        return await handler(request)
+    except AdminError as exc:
+        return json_error(exc.status, exc.error, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_error(exc.status, exc.reason.lower().replace(" ", "_"), f"{request.method} {request.path}")

@@ -1,0 +1,343 @@
+"""The hot path: forward one request to the upstream and stream the answer back (proxy layer).
+
+The handler awaits only the client and the upstream.  Telemetry is two spans and a few
+pre-built attribute mappings; capture is a reference-keeping tee plus one ``put_nowait`` at
+the end.  Failures before upstream response headers become a JSON 502/504; after them the
+client connection is aborted, so a client never sees an invented status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from ..config import ProxySettings
+from ..models import Exchange
+from ..telemetry import attributes as A
+from ..telemetry.setup import Telemetry
+from .headers import REQUEST_ID, forward_headers, new_request_id, valid_request_id
+from .hooks import CaptureSink
+from .routes import OTHER, classify
+from .upstream import Upstream, map_error
+from .websocket import tunnel_websocket
+
+# Bodies with a known length up to this size are read whole: one write instead of a stream.
+_SMALL_BODY = 64 * 1024
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_DROP_UPSTREAM = frozenset({"expect", REQUEST_ID})
+_KEY_HEADERS = ("authorization", "x-api-key")
+
+
+def error_body(error: str, detail: str) -> bytes:
+    return json.dumps({"error": error, "detail": detail}).encode()
+
+
+class _Tee:
+    """Keeps references to the first ``cap`` bytes of a stream (copied once, at the end)."""
+
+    __slots__ = ("cap", "chunks", "size", "truncated")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        room = self.cap - self.size
+        if room <= 0:
+            self.truncated = self.truncated or bool(chunk)
+            return
+        if len(chunk) > room:
+            chunk = chunk[:room]
+            self.truncated = True
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+
+    def value(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+async def _teed(reader: aiohttp.StreamReader, tee: _Tee) -> AsyncIterator[bytes]:
+    async for chunk in reader.iter_any():
+        tee.add(chunk)
+        yield chunk
+
+
+def client_key(headers: CIMultiDictProxy[str], remote: str | None) -> str:
+    """A short hash of the caller's API key header, or of its address: never the raw value."""
+    for name in _KEY_HEADERS:
+        value = headers.get(name)
+        if value:
+            return hashlib.sha256(value.encode()).hexdigest()[:16]
+    return hashlib.sha256((remote or "").encode()).hexdigest()[:16] if remote else ""
+
+
+class ProxyHandler:
+    """``web.Server`` handler forwarding every request to ``upstream``."""
+
+    def __init__(self, settings: ProxySettings, upstream: Upstream, telemetry: Telemetry, sink: CaptureSink) -> None:
+        self._upstream = upstream
+        self._tel = telemetry
+        self._tracer = telemetry.tracer
+        self._inst = telemetry.instruments
+        self._propagator = telemetry.propagator
+        self._sink = sink
+        self._excluded = frozenset(settings.excluded_paths)
+        self._trust_id = settings.trust_request_id
+        self._response_timeout = settings.response_timeout
+        self._client_span_attrs: dict[str, str | int] = {A.SERVER_ADDRESS: upstream.host, A.SERVER_PORT: upstream.port}
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        start = time.perf_counter()
+        headers = request.headers
+        method = request.method
+        raw_target = request.raw_path
+        path = raw_target.partition("?")[0]
+        route = classify(path)[0]
+        upgrade = headers.get("Upgrade")
+        if upgrade is not None and upgrade.lower() == "websocket":
+            return await tunnel_websocket(request, self._upstream, self._client_span_attrs)
+
+        rid = headers.get(REQUEST_ID)
+        if not (self._trust_id and valid_request_id(rid)):
+            rid = new_request_id()
+        assert rid is not None
+        up_headers = forward_headers(headers.items(), headers.getall("Connection", []), _DROP_UPSTREAM)
+        up_headers[REQUEST_ID] = rid
+
+        excluded = path in self._excluded or headers.get("User-Agent", "").startswith("kube-probe/")
+        sink = self._sink
+        picked = False
+        tee_on = False
+        if not excluded:
+            picked = sink.pick(method, route)
+            tee_on = picked or sink.always
+            self._inst.request_started(method)
+            server_span = self._start_server_span(request, method, route, raw_target)
+            client_span = self._tracer.start_span(
+                method, trace.set_span_in_context(server_span), SpanKind.CLIENT, self._client_span_attrs
+            )
+            self._propagator.inject(up_headers, trace.set_span_in_context(client_span))
+        status = 0
+        error_type: str | None = None
+        upstream_s = 0.0
+        ttfb: float | None = None
+        req_tee = resp_tee = None
+        resp_headers: CIMultiDict[str] | None = None
+        try:
+            if headers.get("Expect", "").lower() == "100-continue" and request.version >= aiohttp.HttpVersion11:
+                # We answer the client's Expect ourselves; the upstream gets a plain request.
+                await request.writer.write(_CONTINUE)
+            data: Any = None
+            if request.body_exists:
+                length = request.content_length
+                if length is not None and (length <= _SMALL_BODY or (sink.gates and length <= sink.body_cap)):
+                    data = await request.read()
+                    if sink.gates and len(data) <= sink.body_cap:
+                        verdict = sink.gate(method, route, headers, data)
+                        if verdict is not None:
+                            status, error_type = verdict[0], "rejected"
+                            return self._json_error(verdict[0], "rejected", verdict[1], rid)
+                    if tee_on:
+                        req_tee = _Tee(sink.body_cap)
+                        req_tee.add(data)
+                elif tee_on:
+                    req_tee = _Tee(sink.body_cap)
+                    data = _teed(request.content, req_tee)
+                else:
+                    data = request.content
+            elif sink.gates:
+                verdict = sink.gate(method, route, headers, b"")
+                if verdict is not None:
+                    status, error_type = verdict[0], "rejected"
+                    return self._json_error(verdict[0], "rejected", verdict[1], rid)
+
+            up_start = time.perf_counter()
+            session = self._upstream.session
+            assert session is not None
+            try:
+                async with asyncio.timeout(self._response_timeout):
+                    up = await session.request(
+                        method, self._upstream.url(raw_target), headers=up_headers, data=data, allow_redirects=False
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = map_error(exc, self._response_timeout)
+                if failure is None:
+                    raise
+                upstream_s = time.perf_counter() - up_start
+                status, error_type = failure.status, failure.error_type
+                return self._json_error(failure.status, failure.error_type, failure.detail, rid)
+
+            status = up.status
+            try:
+                resp_headers = forward_headers(up.headers.items(), up.headers.getall("Connection", []))
+                resp_headers[REQUEST_ID] = rid
+                response = web.StreamResponse(status=status, reason=up.reason, headers=resp_headers)
+                if tee_on:
+                    resp_tee = _Tee(sink.body_cap)
+                length = up.content_length
+                if length is not None and length <= _SMALL_BODY:
+                    body = await up.read()
+                    ttfb = upstream_s = time.perf_counter() - up_start
+                    if resp_tee is not None:
+                        resp_tee.add(body)
+                    await response.prepare(request)
+                    await response.write(body)
+                else:
+                    await response.prepare(request)
+                    async for chunk in up.content.iter_any():
+                        if ttfb is None:
+                            ttfb = time.perf_counter() - up_start
+                        if resp_tee is not None:
+                            resp_tee.add(chunk)
+                        await response.write(chunk)
+                    upstream_s = time.perf_counter() - up_start
+                up.release()
+            except asyncio.CancelledError:
+                up.close()
+                error_type = "client_disconnected"
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                # After the upstream's headers: the client must not get a made-up status.
+                up.close()
+                upstream_s = time.perf_counter() - up_start
+                failure = map_error(exc, self._response_timeout)
+                error_type = failure.error_type if failure else type(exc).__name__
+                transport = request.transport
+                if transport is not None:
+                    transport.abort()
+                return web.Response(status=status)
+            try:
+                await response.write_eof()
+            except ConnectionError:
+                error_type = "client_disconnected"
+            return response
+        except asyncio.CancelledError:
+            error_type = error_type or "client_disconnected"
+            raise
+        finally:
+            if not excluded:
+                duration = time.perf_counter() - start
+                self._finish(method, route, status, error_type, duration, upstream_s, server_span, client_span)
+                if tee_on and sink.keep(picked, status, duration):
+                    sink.submit(
+                        self._exchange(
+                            request, rid, method, raw_target, route, status, resp_headers,
+                            req_tee, resp_tee, duration, upstream_s, ttfb, server_span,
+                        )
+                    )  # fmt: skip
+
+    # ---------------------------------------------------------------- telemetry
+
+    def _start_server_span(self, request: web.BaseRequest, method: str, route: str, raw_target: str) -> trace.Span:
+        headers = request.headers
+        ctx = self._propagator.extract(headers) if "traceparent" in headers else None
+        attrs: dict[str, str | int] = {
+            A.HTTP_REQUEST_METHOD: A.method_attr(method),
+            A.URL_PATH: raw_target.partition("?")[0],
+            A.URL_SCHEME: request.scheme,
+            A.HTTP_ROUTE: route,
+            A.NETWORK_PROTOCOL_VERSION: "1.1" if request.version[1] else "1.0",
+        }
+        host = request.host
+        if host:
+            attrs[A.SERVER_ADDRESS] = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
+        agent = headers.get("User-Agent")
+        if agent:
+            attrs[A.USER_AGENT_ORIGINAL] = agent
+        name = f"{method} {route}" if route != OTHER else method
+        return self._tracer.start_span(name, ctx, SpanKind.SERVER, attrs)
+
+    def _finish(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        error_type: str | None,
+        duration: float,
+        upstream_s: float,
+        server_span: trace.Span,
+        client_span: trace.Span,
+    ) -> None:
+        if error_type is None and status >= 500:
+            error_type = str(status)
+        if status:
+            client_span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status)
+            server_span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status)
+        if error_type is not None:
+            client_span.set_attribute(A.ERROR_TYPE, error_type)
+            server_span.set_attribute(A.ERROR_TYPE, error_type)
+            server_span.set_status(trace.StatusCode.ERROR)
+        client_span.end()
+        server_span.end()
+        inst = self._inst
+        inst.request_finished(method)
+        inst.record_request(
+            duration,
+            inst.server_attrs(method, route, status, error_type),
+            upstream_s,
+            inst.client_attrs(method, status, error_type),
+        )
+
+    # ---------------------------------------------------------------- capture
+
+    def _exchange(
+        self,
+        request: web.BaseRequest,
+        rid: str,
+        method: str,
+        raw_target: str,
+        route: str,
+        status: int,
+        resp_headers: CIMultiDict[str] | None,
+        req_tee: _Tee | None,
+        resp_tee: _Tee | None,
+        duration: float,
+        upstream_s: float,
+        ttfb: float | None,
+        server_span: trace.Span,
+    ) -> Exchange:
+        ctx = server_span.get_span_context()
+        sampled = ctx.is_valid and ctx.trace_flags.sampled
+        return Exchange(
+            request_id=rid,
+            time=time.time() - duration,
+            method=method,
+            target=raw_target,
+            route=route,
+            request_headers=tuple((k.lower(), v) for k, v in request.headers.items()),
+            request_body=req_tee.value() if req_tee else b"",
+            request_truncated=req_tee.truncated if req_tee else False,
+            status=status,
+            response_headers=tuple((k.lower(), v) for k, v in resp_headers.items()) if resp_headers else (),
+            response_body=resp_tee.value() if resp_tee else b"",
+            response_truncated=resp_tee.truncated if resp_tee else False,
+            duration_s=duration,
+            upstream_duration_s=upstream_s,
+            ttfb_s=ttfb,
+            client_key=client_key(request.headers, request.remote),
+            trace_id=format(ctx.trace_id, "032x") if sampled else None,
+            span_id=format(ctx.span_id, "016x") if sampled else None,
+        )
+
+    @staticmethod
+    def _json_error(status: int, error: str, detail: str, rid: str) -> web.Response:
+        return web.Response(
+            status=status,
+            body=error_body(error, detail),
+            content_type="application/json",
+            headers={REQUEST_ID: rid},
+        )

@@ -1,0 +1,179 @@
+"""Every metric the sidecar emits, declared once with its unit (telemetry layer, OTel API only).
+
+Other modules never create instruments: they call the methods here, so names, units and the
+attribute sets (all bounded) live in one file.  Attribute mappings on the hot path are cached per
+``(method, route, status)`` so a request allocates no new dicts once the caches are warm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from . import attributes as A
+
+# Metric names (DESIGN.md telemetry table).
+HTTP_SERVER_DURATION: Final = "http.server.request.duration"
+HTTP_SERVER_ACTIVE: Final = "http.server.active_requests"
+HTTP_CLIENT_DURATION: Final = "http.client.request.duration"
+REQUEST_OVERHEAD: Final = "sidecar.request.overhead"
+GEN_AI_TTFT: Final = "gen_ai.server.time_to_first_token"
+GEN_AI_TPOT: Final = "gen_ai.server.time_per_output_token"
+GEN_AI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+CAPTURE_SAMPLES: Final = "sidecar.capture.samples"
+CAPTURE_QUEUE_SIZE: Final = "sidecar.capture.queue.size"
+PII_REDACTED: Final = "sidecar.pii.redacted"
+FEATURE_OBSERVATIONS: Final = "sidecar.feature.observations"
+DRIFT_SCORE: Final = "sidecar.drift.score"
+DRIFT_DETECTED: Final = "sidecar.drift.detected"
+DATA_QUALITY_VIOLATIONS: Final = "sidecar.data_quality.violations"
+ANOMALY_FLAGGED: Final = "sidecar.anomaly.flagged"
+PERFORMANCE_SCORE: Final = "sidecar.performance.score"
+STORE_ERRORS: Final = "sidecar.store.errors"
+
+#: Names of the histograms measured in seconds (the SDK setup gives them latency buckets).
+DURATION_HISTOGRAMS: Final = (HTTP_SERVER_DURATION, HTTP_CLIENT_DURATION, REQUEST_OVERHEAD, GEN_AI_TTFT, GEN_AI_TPOT)
+CAPTURE_OUTCOMES: Final = frozenset({"captured", "dropped", "skipped", "failed"})
+
+_Attrs = Mapping[str, str | int]
+_CACHE_LIMIT = 4096  # method × route × status is small; the cap only guards against surprises
+
+
+class Instruments:
+    """All instruments of one meter, plus cheap hot-path helpers.  Thread-safe as the SDK is."""
+
+    def __init__(self, meter: Meter) -> None:
+        m = meter
+        self.server_duration = m.create_histogram(HTTP_SERVER_DURATION, "s", "Inbound request duration")
+        self.client_duration = m.create_histogram(HTTP_CLIENT_DURATION, "s", "Upstream call duration, to the last byte")
+        self.overhead = m.create_histogram(REQUEST_OVERHEAD, "s", "Inbound duration minus upstream duration")
+        self.ttft = m.create_histogram(GEN_AI_TTFT, "s", "Time to the first output token")
+        self.tpot = m.create_histogram(GEN_AI_TPOT, "s", "Time per output token after the first")
+        self.token_usage = m.create_histogram(GEN_AI_TOKEN_USAGE, "{token}", "Tokens used per LLM call")
+        self.capture_samples = m.create_counter(CAPTURE_SAMPLES, "{sample}", "Capture outcomes")
+        self.pii_redacted = m.create_counter(PII_REDACTED, "{entity}", "PII entities redacted")
+        self.feature_observations = m.create_counter(FEATURE_OBSERVATIONS, "{observation}", "Feature rows observed")
+        self.drift_score = m.create_gauge(DRIFT_SCORE, "", "Drift test statistic per feature")
+        self.drift_detected = m.create_gauge(DRIFT_DETECTED, "", "1 when the feature drifted")
+        self.data_quality = m.create_counter(DATA_QUALITY_VIOLATIONS, "{violation}", "Data-quality violations")
+        self.anomaly_flagged = m.create_counter(ANOMALY_FLAGGED, "{input}", "Inputs flagged as anomalous")
+        self.performance_score = m.create_gauge(PERFORMANCE_SCORE, "", "Online quality metric from joined labels")
+        self.store_errors = m.create_counter(STORE_ERRORS, "{error}", "Store operations that failed")
+        # Observable: the hot path only bumps an int; the SDK reads it at collection time.
+        self._active: dict[str, int] = {}
+        self._queue_size: Callable[[], int] | None = None
+        m.create_observable_up_down_counter(
+            HTTP_SERVER_ACTIVE, [self._observe_active], "{request}", "In-flight requests"
+        )
+        m.create_observable_gauge(CAPTURE_QUEUE_SIZE, [self._observe_queue], "{sample}", "Capture queue length")
+        self._server_attrs: dict[tuple[str, str, int, str | None], _Attrs] = {}
+        self._client_attrs: dict[tuple[str, int, str | None], _Attrs] = {}
+        self._outcome_attrs = {o: {A.OUTCOME: o} for o in CAPTURE_OUTCOMES}
+
+    # ------------------------------------------------------------------ HTTP (hot path)
+
+    def request_started(self, method: str) -> None:
+        key = A.method_attr(method)
+        self._active[key] = self._active.get(key, 0) + 1
+
+    def request_finished(self, method: str) -> None:
+        key = A.method_attr(method)
+        self._active[key] = self._active.get(key, 0) - 1
+
+    def server_attrs(self, method: str, route: str, status: int, error: str | None = None) -> _Attrs:
+        key = (method, route, status, error)
+        attrs = self._server_attrs.get(key)
+        if attrs is None:
+            built: dict[str, str | int] = {A.HTTP_REQUEST_METHOD: A.method_attr(method), A.HTTP_ROUTE: route}
+            if status:
+                built[A.HTTP_RESPONSE_STATUS_CODE] = status
+            if error:
+                built[A.ERROR_TYPE] = error
+            if len(self._server_attrs) >= _CACHE_LIMIT:
+                self._server_attrs.clear()
+            self._server_attrs[key] = attrs = built
+        return attrs
+
+    def client_attrs(self, method: str, status: int, error: str | None = None) -> _Attrs:
+        key = (method, status, error)
+        attrs = self._client_attrs.get(key)
+        if attrs is None:
+            built: dict[str, str | int] = {A.HTTP_REQUEST_METHOD: A.method_attr(method)}
+            if status:
+                built[A.HTTP_RESPONSE_STATUS_CODE] = status
+            if error:
+                built[A.ERROR_TYPE] = error
+            if len(self._client_attrs) >= _CACHE_LIMIT:
+                self._client_attrs.clear()
+            self._client_attrs[key] = attrs = built
+        return attrs
+
+    def record_request(self, server_s: float, server_attrs: _Attrs, upstream_s: float, client_attrs: _Attrs) -> None:
+        """One proxied request: server and client durations, and the overhead between them."""
+        self.server_duration.record(server_s, server_attrs)
+        self.client_duration.record(upstream_s, client_attrs)
+        self.overhead.record(max(server_s - upstream_s, 0.0))
+
+    # ------------------------------------------------------------------ GenAI
+
+    def record_llm(
+        self,
+        attrs: _Attrs,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        ttft_s: float | None = None,
+        tpot_s: float | None = None,
+    ) -> None:
+        """GenAI metrics of one LLM call; ``attrs`` must be bounded ``gen_ai.*`` values."""
+        if input_tokens is not None:
+            self.token_usage.record(input_tokens, {**attrs, A.GEN_AI_TOKEN_TYPE: "input"})
+        if output_tokens is not None:
+            self.token_usage.record(output_tokens, {**attrs, A.GEN_AI_TOKEN_TYPE: "output"})
+        if ttft_s is not None:
+            self.ttft.record(ttft_s, attrs)
+        if tpot_s is not None:
+            self.tpot.record(tpot_s, attrs)
+
+    # ------------------------------------------------------------------ capture and analysis
+
+    def capture(self, outcome: str, n: int = 1) -> None:
+        """Count a capture outcome: captured / dropped / skipped / failed."""
+        self.capture_samples.add(n, self._outcome_attrs[outcome])
+
+    def observe_queue_size(self, read: Callable[[], int]) -> None:
+        """Register the function that returns the capture queue length (read at collection)."""
+        self._queue_size = read
+
+    def redacted(self, entity_type: str, n: int = 1) -> None:
+        self.pii_redacted.add(n, {A.ENTITY_TYPE: entity_type})
+
+    def observed(self, model: str, n: int = 1) -> None:
+        self.feature_observations.add(n, {A.MODEL: model})
+
+    def drift(self, model: str, feature: str, method: str, score: float, detected: bool) -> None:
+        self.drift_score.set(score, {A.MODEL: model, A.FEATURE: feature, A.METHOD: method})
+        self.drift_detected.set(1 if detected else 0, {A.MODEL: model, A.FEATURE: feature})
+
+    def quality_violation(self, model: str, feature: str, kind: str, n: int = 1) -> None:
+        self.data_quality.add(n, {A.MODEL: model, A.FEATURE: feature, A.KIND: kind})
+
+    def anomaly(self, model: str, reason: str, n: int = 1) -> None:
+        self.anomaly_flagged.add(n, {A.MODEL: model, A.REASON: reason})
+
+    def performance(self, model: str, metric: str, value: float) -> None:
+        self.performance_score.set(value, {A.MODEL: model, A.METRIC: metric})
+
+    def store_error(self, op: str) -> None:
+        self.store_errors.add(1, {A.OP: op})
+
+    # ------------------------------------------------------------------ internals
+
+    def _observe_active(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(n, {A.HTTP_REQUEST_METHOD: m}) for m, n in self._active.items()]
+
+    def _observe_queue(self, _options: CallbackOptions) -> Iterable[Observation]:
+        read = self._queue_size
+        return [Observation(read())] if read is not None else []

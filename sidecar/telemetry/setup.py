@@ -1,0 +1,205 @@
+"""Builds the OTel SDK from the standard ``OTEL_*`` variables (telemetry layer; the only SDK user).
+
+The SDK reads its own variables (resource, sampler, exporter endpoint/headers/timeouts, batch
+sizes); this module only decides which exporters exist: OTLP when an endpoint is configured
+(``http/protobuf`` or ``grpc``), Prometheus text for the admin ``/metrics`` always.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .instruments import DURATION_HISTOGRAMS, GEN_AI_TOKEN_USAGE, Instruments
+
+log = logging.getLogger(__name__)
+
+SCOPE = "sidecar"
+#: Seconds, from 50 µs (proxy overhead) to 5 min (long LLM streams).
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05,
+    0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0, 120.0, 300.0,
+)  # fmt: skip
+#: GenAI semconv advice for token counts: powers of 4.
+TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
+
+
+@dataclass
+class Telemetry:
+    """Providers, the tracer, every instrument, and the Prometheus exposition of one process."""
+
+    tracer_provider: trace.TracerProvider
+    meter_provider: metrics.MeterProvider
+    tracer: trace.Tracer
+    instruments: Instruments
+    propagator: TraceContextTextMapPropagator
+    exporters: Sequence[str] = ()  # e.g. ("otlp-traces:http", "otlp-metrics:http", "prometheus")
+    _registry: CollectorRegistry | None = field(default=None, repr=False)
+
+    def prometheus_text(self) -> bytes:
+        """The Prometheus text exposition of every metric (empty when the SDK is disabled)."""
+        return generate_latest(self._registry) if self._registry is not None else b""
+
+    prometheus_content_type: str = CONTENT_TYPE_LATEST
+
+    def force_flush(self, timeout_s: float = 5.0) -> None:
+        millis = int(timeout_s * 1000)
+        for provider in (self.tracer_provider, self.meter_provider):
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None:
+                flush(millis)
+
+    def shutdown(self) -> None:
+        """Flush and stop exporters; safe to call twice."""
+        for provider in (self.tracer_provider, self.meter_provider):
+            stop = getattr(provider, "shutdown", None)
+            if stop is not None:
+                stop()
+
+    def record_event(
+        self,
+        trace_id: str,
+        span_id: str,
+        name: str,
+        attributes: Mapping[str, str | int | float | bool] | None = None,
+    ) -> None:
+        """Best-effort event for a request whose span has already ended (e.g. an anomaly flag).
+
+        The request span is finished before capture runs, so the event goes on a short child
+        span of it (same trace, linked), which every backend shows under the request.
+        """
+        try:
+            parent = trace.SpanContext(
+                int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=trace.TraceFlags(1)
+            )
+        except ValueError:
+            return
+        ctx = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        span = self.tracer.start_span(f"sidecar {name}", context=ctx, links=[trace.Link(parent)])
+        span.add_event(name, dict(attributes or {}))
+        span.end()
+
+
+def _resource(service_version: str) -> Resource:
+    resource = Resource.create()  # reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME
+    extra: dict[str, str] = {SERVICE_VERSION: service_version}
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        extra[SERVICE_NAME] = "model-sidecar"
+    return resource.merge(Resource(extra))
+
+
+def _signal_setting(env: Mapping[str, str], signal: str, suffix: str) -> str:
+    return env.get(f"OTEL_EXPORTER_OTLP_{signal}_{suffix}") or env.get(f"OTEL_EXPORTER_OTLP_{suffix}", "")
+
+
+def _otlp_protocol(env: Mapping[str, str], signal: str) -> str | None:
+    """``"http"``/``"grpc"`` when OTLP export of ``signal`` is configured, else None."""
+    if not _signal_setting(env, signal, "ENDPOINT"):
+        return None
+    chosen = env.get(f"OTEL_{signal}_EXPORTER", "otlp").strip().lower()
+    if chosen in {"none", ""} or "otlp" not in chosen:
+        return None
+    protocol = _signal_setting(env, signal, "PROTOCOL").strip().lower() or "http/protobuf"
+    if protocol == "grpc":
+        return "grpc"
+    if protocol not in {"http/protobuf", "http/json"}:
+        log.warning("unsupported OTEL_EXPORTER_OTLP_PROTOCOL %r, using http/protobuf", protocol)
+    return "http"
+
+
+def _span_exporter(protocol: str) -> SpanExporter:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+
+        return GrpcSpans()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+
+    return HttpSpans()
+
+
+def _metric_reader(protocol: str) -> MetricReader:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
+
+        return PeriodicExportingMetricReader(GrpcMetrics())
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
+
+    return PeriodicExportingMetricReader(HttpMetrics())
+
+
+def _views() -> list[View]:
+    latency = ExplicitBucketHistogramAggregation(LATENCY_BUCKETS)
+    views = [View(instrument_name=name, aggregation=latency) for name in DURATION_HISTOGRAMS]
+    views.append(
+        View(instrument_name=GEN_AI_TOKEN_USAGE, aggregation=ExplicitBucketHistogramAggregation(TOKEN_BUCKETS))
+    )
+    return views
+
+
+def build_telemetry(
+    env: Mapping[str, str] | None = None,
+    *,
+    service_version: str = "0",
+    span_exporter: SpanExporter | None = None,
+    metric_readers: Sequence[MetricReader] = (),
+) -> Telemetry:
+    """Set up tracing and metrics for one process.
+
+    ``env`` defaults to ``os.environ`` (only ``OTEL_*`` keys are read).  Tests pass an
+    ``InMemorySpanExporter`` (exported synchronously) and an ``InMemoryMetricReader``.  Nothing
+    is installed globally, so several ``Telemetry`` objects can live in one process.
+    """
+    env = os.environ if env is None else env
+    propagator = TraceContextTextMapPropagator()
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
+        meter_provider: metrics.MeterProvider = metrics.NoOpMeterProvider()
+        return Telemetry(
+            tracer_provider,
+            meter_provider,
+            tracer_provider.get_tracer(SCOPE, service_version),
+            Instruments(meter_provider.get_meter(SCOPE, service_version)),
+            propagator,
+        )
+
+    resource = _resource(service_version)
+    exporters: list[str] = []
+    sdk_tracer = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER[_ARG]
+    if span_exporter is not None:
+        sdk_tracer.add_span_processor(SimpleSpanProcessor(span_exporter))
+        exporters.append("traces:custom")
+    traces_protocol = _otlp_protocol(env, "TRACES")
+    if traces_protocol:
+        sdk_tracer.add_span_processor(BatchSpanProcessor(_span_exporter(traces_protocol)))
+        exporters.append(f"otlp-traces:{traces_protocol}")
+
+    registry = CollectorRegistry(auto_describe=True)
+    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry), *metric_readers]
+    exporters.append("prometheus")
+    metrics_protocol = _otlp_protocol(env, "METRICS")
+    if metrics_protocol:
+        readers.append(_metric_reader(metrics_protocol))
+        exporters.append(f"otlp-metrics:{metrics_protocol}")
+    sdk_meter = MeterProvider(metric_readers=readers, resource=resource, views=_views())
+    return Telemetry(
+        sdk_tracer,
+        sdk_meter,
+        sdk_tracer.get_tracer(SCOPE, service_version),
+        Instruments(sdk_meter.get_meter(SCOPE, service_version)),
+        propagator,
+        tuple(exporters),
+        registry,
+    )
