@@ -1,0 +1,181 @@
+"""Two-sample statistics over CDFs and count vectors (pure core: numpy/scipy only, deterministic).
+
+Everything here works on *summaries* (a CDF evaluated on a shared grid, or per-category counts), so
+the same code serves sketches and, in tests, exact empirical CDFs of raw samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+from scipy.spatial import distance
+
+FloatArray = npt.NDArray[np.float64]
+
+#: PSI smoothing: an empty bin counts as this share, so one empty bin cannot make PSI infinite.
+PSI_EPSILON = 1e-4
+#: Quantile bins used for PSI/JS on numeric features (deciles, the customary PSI binning).
+NUMERIC_BINS = 10
+#: Cochran's rule: chi-square needs expected counts of at least this many per cell.
+MIN_EXPECTED = 5.0
+
+
+def ks_statistic(f_ref: FloatArray, f_cur: FloatArray) -> float:
+    """Kolmogorov–Smirnov D: the largest CDF gap over a shared grid of evaluation points."""
+    if f_ref.size == 0:
+        return 0.0
+    return float(np.max(np.abs(f_ref - f_cur)))
+
+
+def ks_p_value(d: float, n: int, m: int) -> float:
+    """Two-sided p-value of D with the effective sample size n·m/(n+m), as scipy's ks_2samp 'asymp'."""
+    if n <= 0 or m <= 0:
+        return math.nan
+    if d <= 0.0:
+        return 1.0
+    big, small = max(n, m), min(n, m)
+    n_eff = round(big * small / (big + small))
+    return float(np.clip(stats.kstwo.sf(d, max(n_eff, 1)), 0.0, 1.0))
+
+
+def wasserstein_from_cdfs(grid: FloatArray, f_ref: FloatArray, f_cur: FloatArray, *, step: bool = False) -> float:
+    """Wasserstein-1 = ∫|F_ref − F_cur| dx over ``grid`` (ascending; both CDFs 0 before and 1 after it).
+
+    ``step=True`` treats the CDFs as right-continuous step functions (exact for empirical CDFs
+    evaluated at every sample value); the default interpolates linearly inside each interval, the
+    right model for histogram buckets whose mass is spread between their edges.
+    """
+    if grid.size < 2:
+        return 0.0
+    gap = np.abs(f_ref - f_cur)
+    widths = np.diff(grid)
+    if step:
+        return float(np.sum(gap[:-1] * widths))
+    return float(np.sum(0.5 * (gap[:-1] + gap[1:]) * widths))
+
+
+def quantile_cuts(grid: FloatArray, f_ref: FloatArray, bins: int = NUMERIC_BINS) -> FloatArray:
+    """Grid points closest above the reference's 1/bins … (bins−1)/bins quantiles (unique).
+
+    Cuts sit on grid points so that both CDFs are exact there; ties (discrete features) simply
+    produce fewer bins.
+    """
+    if grid.size == 0:
+        return grid
+    targets = np.arange(1, bins, dtype=np.float64) / bins
+    idx = np.searchsorted(f_ref, targets - 1e-12, side="left")
+    idx = idx[idx < grid.size - 1]  # the last grid point has F = 1: a cut there makes an empty bin
+    return np.unique(grid[idx])
+
+
+def bin_shares(cdf_at_cuts: FloatArray) -> FloatArray:
+    """Shares of the bins delimited by cut points, from the CDF evaluated at those cuts."""
+    edges = np.concatenate(([0.0], np.clip(cdf_at_cuts, 0.0, 1.0), [1.0]))
+    return np.maximum(np.diff(edges), 0.0)
+
+
+def psi(p_ref: FloatArray, p_cur: FloatArray, epsilon: float = PSI_EPSILON) -> float:
+    """Population stability index Σ (q − p)·ln(q / p) over shares, with epsilon smoothing."""
+    p = _normalise(p_ref)
+    q = _normalise(p_cur)
+    if p is None or q is None:
+        return math.nan
+    p = (p + epsilon) / (1.0 + epsilon * p.size)
+    q = (q + epsilon) / (1.0 + epsilon * q.size)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def js_distance(p_ref: FloatArray, p_cur: FloatArray) -> float:
+    """Jensen–Shannon distance (base 2, so 0 … 1) between two share vectors."""
+    p = _normalise(p_ref)
+    q = _normalise(p_cur)
+    if p is None or q is None:
+        return math.nan
+    return float(np.clip(distance.jensenshannon(p, q, base=2.0), 0.0, 1.0))
+
+
+def merge_sparse(ref: FloatArray, cur: FloatArray, min_expected: float = MIN_EXPECTED) -> tuple[FloatArray, FloatArray]:
+    """Pool categories whose expected count is below ``min_expected`` in either row into one cell.
+
+    Expected count of column k in row r is row_total_r · col_total_k / N, so the smaller row sets the
+    bar. If the pooled cell is still too small it is folded into the smallest kept column. Empty
+    columns are dropped. The result may have a single column (then there is nothing to test).
+    """
+    total_ref, total_cur = float(ref.sum()), float(cur.sum())
+    grand = total_ref + total_cur
+    col = ref + cur
+    keep_mask = col > 0
+    ref, cur, col = ref[keep_mask], cur[keep_mask], col[keep_mask]
+    if grand <= 0 or col.size == 0:
+        return ref, cur
+    bar = min_expected * grand / max(min(total_ref, total_cur), 1e-300)
+    sparse = col < bar
+    if not sparse.any():
+        return ref, cur
+    dense_ref, dense_cur = ref[~sparse], cur[~sparse]
+    pooled_ref, pooled_cur = float(ref[sparse].sum()), float(cur[sparse].sum())
+    if pooled_ref + pooled_cur >= bar or dense_ref.size == 0:
+        return np.append(dense_ref, pooled_ref), np.append(dense_cur, pooled_cur)
+    smallest = int(np.argmin(dense_ref + dense_cur))
+    dense_ref = dense_ref.copy()
+    dense_cur = dense_cur.copy()
+    dense_ref[smallest] += pooled_ref
+    dense_cur[smallest] += pooled_cur
+    return dense_ref, dense_cur
+
+
+def chi2_homogeneity(ref: FloatArray, cur: FloatArray) -> tuple[float, float, int]:
+    """Chi-square test of homogeneity on the 2×K table (no Yates correction): (statistic, p, dof)."""
+    if ref.size < 2 or ref.sum() <= 0 or cur.sum() <= 0:
+        return 0.0, 1.0, 0
+    result = stats.chi2_contingency(np.vstack([ref, cur]), correction=False)
+    return float(result.statistic), float(result.pvalue), int(result.dof)
+
+
+def holm(p_values: FloatArray) -> FloatArray:
+    """Holm–Bonferroni step-down adjusted p-values (controls the family-wise error rate; NaN kept)."""
+    adjusted = np.full(p_values.shape, math.nan)
+    valid = ~np.isnan(p_values)
+    p = p_values[valid]
+    if p.size == 0:
+        return adjusted
+    order = np.argsort(p, kind="stable")
+    factors = p.size - np.arange(p.size)
+    stepped = np.minimum(1.0, np.maximum.accumulate(p[order] * factors))
+    out = np.empty_like(p)
+    out[order] = stepped
+    adjusted[valid] = out
+    return adjusted
+
+
+def hotelling(
+    mean_ref: FloatArray, cov_ref: FloatArray, n: int, mean_cur: FloatArray, m: int
+) -> tuple[float, float, float, int]:
+    """Mean-shift test: T² = Δᵀ Σ⁺ Δ / (1/n + 1/m) with Σ the reference covariance, χ² p-value.
+
+    Returns (T², p, Mahalanobis distance of Δ in reference σ units, rank). Directions with (near)
+    zero variance are dropped rather than inverted, so constant or collinear features cannot
+    blow the statistic up.
+    """
+    if n <= 1 or m <= 0 or mean_ref.size == 0:
+        return math.nan, math.nan, math.nan, 0
+    eigenvalues, eigenvectors = np.linalg.eigh(np.atleast_2d(cov_ref))
+    top = float(eigenvalues.max(initial=0.0))
+    keep = eigenvalues > max(top, 1e-300) * 1e-9
+    rank = int(keep.sum())
+    if rank == 0:
+        return math.nan, math.nan, math.nan, 0
+    projected = eigenvectors[:, keep].T @ (mean_cur - mean_ref)
+    d2 = float(np.sum(projected**2 / eigenvalues[keep]))
+    t2 = d2 / (1.0 / n + 1.0 / m)
+    return t2, float(stats.chi2.sf(t2, rank)), math.sqrt(d2), rank
+
+
+def _normalise(shares: FloatArray) -> FloatArray | None:
+    total = float(np.sum(shares))
+    if not total > 0:
+        return None
+    return np.asarray(shares, dtype=np.float64) / total
