@@ -1,1 +1,1 @@
-"""k8s package."""
+"""Kubernetes attachment: `sidecar inject` (pure manifest transform) and the mutating admission webhook."""

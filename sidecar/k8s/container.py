@@ -30,7 +30,7 @@ KNOWN_ANNOTATIONS: Final = frozenset(
     for name in (
         "inject", "injected", "model-port", "container", "model", "sample-rate", "store", "redaction-profile",
         "redaction-hash-secret", "excluded-paths", "admin-token-secret", "cpu-request", "memory-request",
-        "cpu-limit", "memory-limit", "image",
+        "cpu-limit", "memory-limit", "image", "otlp-endpoint", "otlp-protocol",
     )
 )  # fmt: skip
 
@@ -90,6 +90,23 @@ def _settings_env(workload: Workload) -> list[dict[str, Any]]:
         value = annotation(ann, name)
         if value:
             env[variable] = value
+    for name, variable in (
+        ("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ("otlp-protocol", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    ):
+        value = annotation(ann, name)
+        if value:
+            env[variable] = value
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if protocol and protocol not in ("grpc", "http/protobuf", "http/json"):
+        raise ManifestError(
+            f"{workload.ref}: annotation {PREFIX}otlp-protocol must be grpc, http/protobuf or http/json, got {protocol!r}"
+        )
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ManifestError(
+            f"{workload.ref}: annotation {PREFIX}otlp-endpoint must be an http(s):// URL, got {endpoint!r}"
+        )
     profile = annotation(ann, "redaction-profile")
     if profile:
         if profile not in _PROFILES:
