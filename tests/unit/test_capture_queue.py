@@ -1,0 +1,35 @@
+"""The hot-path hand-off: bounded, never waits, drops and counts when full."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sidecar.capture.queue import CaptureQueue
+from sidecar.models import Exchange
+
+
+def _exchange(i: int) -> Exchange:
+    return Exchange(
+        request_id=str(i), time=0.0, method="POST", target="/", route="other", request_headers=(),
+        request_body=b"{}", request_truncated=False, status=200, response_headers=(), response_body=b"{}",
+        response_truncated=False, duration_s=0.0, upstream_duration_s=0.0,
+    )  # fmt: skip
+
+
+async def test_full_queue_drops_and_counts() -> None:
+    queue = CaptureQueue(3)
+    results = [queue.offer(_exchange(i)) for i in range(5)]
+    assert results == [True, True, True, False, False]
+    assert queue.dropped == 2 and len(queue) == 3
+
+
+async def test_take_waits_for_an_item_and_batches() -> None:
+    queue = CaptureQueue(10)
+    waiter = asyncio.create_task(queue.take(4))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    for i in range(6):
+        queue.offer(_exchange(i))
+    batch = await asyncio.wait_for(waiter, 1)
+    assert [e.request_id for e in batch] == ["0", "1", "2", "3"]
+    assert [e.request_id for e in await queue.take(4)] == ["4", "5"]
