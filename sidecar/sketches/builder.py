@@ -65,6 +65,8 @@ class ProfileBuilder:
         self._scales: dict[FeatureKey, tuple[float, float]] = dict(scales or {})
         self._vocab: dict[FeatureKey, frozenset[str]] = dict(vocabularies or {})
         self._kinds: dict[FeatureKey, str] = dict(kinds or {})
+        for key in self._scales:
+            self._kinds.setdefault(key, "numeric")  # a known scale means a numeric feature
         self._reservoir: dict[FeatureKey, list[float]] = {}
         self._tally: dict[FeatureKey, _Tally] = {}
         self._basis: tuple[tuple[str, ...], npt.NDArray[np.float64]] | None = None
