@@ -1,0 +1,253 @@
+"""Redis label store shared by replicas (store layer; the only label code that imports redis).
+
+Keys (every one carries a TTL, so Redis memory is bounded by traffic × horizon):
+
+- ``sidecar:pred:<request_id>`` hash: ``p`` = prediction JSON, ``l`` = label JSON once labelled.
+  Model-independent, so a label posted to any replica finds its prediction; TTL = what is left of
+  the horizon.
+- ``sidecar:{<model>}:labelled`` sorted set (request id → label time) and ``sidecar:{<model>}:joined``
+  hash (request id → joined JSON): the window, capped at ``labels.window`` by one Lua script; the
+  hash tag keeps both in one cluster slot.  TTL = horizon, renewed by each label.
+- ``sidecar:label-models`` sorted set (model → last prediction time), capped, TTL = horizon.
+
+A batch of labels costs two round trips: read every prediction, then write labels and windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..config import Settings
+from ..errors import StoreError, StoreUnavailable
+from ..quality.joins import JoinedRecord, PredictionRecord, Target, coerce_label
+from .labels import LabelOutcome, LabelStatus, LabelStoreHealth
+
+T = TypeVar("T")
+
+MAX_MODELS = 256
+_MODELS_KEY = "sidecar:label-models"
+
+# Sets the label only while the prediction still exists: an HSET on an expired key would recreate
+# it without a TTL.  Returns 1 (new label), 0 (replaced) or -1 (gone).
+_SET_LABEL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HSET', KEYS[1], 'l', ARGV[1])
+"""
+
+# ARGV: window, ttl_ms, then (request_id, label_time, joined_json) triples.
+_ADD_JOINED = """
+for i = 3, #ARGV, 3 do
+  redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+end
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if extra > 0 then
+  local old = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  for _, id in ipairs(old) do redis.call('HDEL', KEYS[2], id) end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 0
+"""
+
+
+def _pred_key(request_id: str) -> str:
+    return f"sidecar:pred:{request_id}"
+
+
+def _window_keys(model: str) -> tuple[str, str]:
+    return f"sidecar:{{{model}}}:labelled", f"sidecar:{{{model}}}:joined"
+
+
+def _encode_prediction(r: PredictionRecord) -> dict[str, Any]:
+    return {
+        "i": r.request_id,
+        "m": r.model,
+        "t": r.time,
+        "y": r.predicted,
+        "p": r.probabilities,
+        "s": r.segment,
+        "c": r.client_key,
+        "f": r.confidence,
+    }
+
+
+def _decode_prediction(d: dict[str, Any]) -> PredictionRecord:
+    predicted = d["y"]
+    if not isinstance(predicted, str):
+        predicted = float(predicted)
+    return PredictionRecord(
+        request_id=str(d["i"]),
+        model=str(d["m"]),
+        time=float(d["t"]),
+        predicted=predicted,
+        probabilities=d.get("p"),
+        segment=d.get("s"),
+        client_key=str(d.get("c") or ""),
+        confidence=d.get("f"),
+    )
+
+
+def _decode_joined(raw: bytes) -> JoinedRecord | None:
+    try:
+        d = json.loads(raw)
+        label: Target = d["l"] if isinstance(d["l"], str) else float(d["l"])
+        return JoinedRecord(_decode_prediction(d["r"]), label, float(d["lt"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # written by an incompatible version: skipped rather than fatal
+
+
+def _client(url: str, timeout: float) -> Any:
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if "+cluster://" in url:
+        return RedisCluster.from_url(url.replace("+cluster://", "://", 1), **options)
+    return aioredis.Redis.from_url(url, **options)
+
+
+class RedisLabelStore:
+    """``LabelStore`` in Redis; every call is bounded by ``store.timeout`` and maps redis errors."""
+
+    def __init__(
+        self, settings: Settings, *, client: Any = None, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        self._labels = settings.labels
+        self._timeout = settings.store.timeout
+        self._redis = client if client is not None else _client(settings.store.url, self._timeout)
+        self._on_error = on_error
+        self._healthy = True
+        self._errors = 0
+        self._last_error = ""
+
+    async def put_predictions(self, records: Sequence[PredictionRecord], *, now: float | None = None) -> None:
+        if not records:
+            return
+        now = time.time() if now is None else now
+        horizon_ms = int(self._labels.horizon * 1000)
+
+        async def run() -> None:
+            pipe = self._redis.pipeline(transaction=False)
+            models: dict[str, float] = {}
+            for r in records:
+                ttl_ms = horizon_ms - int((now - r.time) * 1000)
+                if ttl_ms <= 0:
+                    continue  # already past its horizon: nothing could join it
+                key = _pred_key(r.request_id)
+                pipe.hset(key, "p", json.dumps(_encode_prediction(r), separators=(",", ":")))
+                pipe.pexpire(key, ttl_ms)
+                models[r.model] = now
+            if models:
+                pipe.zadd(_MODELS_KEY, models)
+                pipe.zremrangebyscore(_MODELS_KEY, "-inf", now - self._labels.horizon)
+                pipe.zremrangebyrank(_MODELS_KEY, 0, -(MAX_MODELS + 1))
+                pipe.pexpire(_MODELS_KEY, horizon_ms)
+            await pipe.execute()
+
+        await self._call("put_predictions", run)
+
+    async def put_labels(self, items: Sequence[tuple[str, object]], *, now: float) -> list[LabelOutcome]:
+        if not items:
+            return []
+
+        async def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for request_id, _ in items:
+                pipe.hget(_pred_key(request_id), "p")
+            result: list[Any] = await pipe.execute()
+            return result
+
+        stored = await self._call("put_labels", read)
+        outcomes: list[LabelOutcome | None] = []
+        writes: list[tuple[int, PredictionRecord, Target]] = []
+        for index, ((request_id, raw), blob) in enumerate(zip(items, stored, strict=True)):
+            outcome, record, label = self._check(request_id, raw, blob, now)
+            outcomes.append(outcome)
+            if record is not None and label is not None:
+                writes.append((index, record, label))
+        if writes:
+            statuses = await self._call("put_labels", lambda: self._write(writes, now))
+            for (index, record, _), status in zip(writes, statuses, strict=True):
+                outcomes[index] = LabelOutcome(record.request_id, status, record.model)
+        return [o for o in outcomes if o is not None]
+
+    def _check(
+        self, request_id: str, raw: object, blob: bytes | None, now: float
+    ) -> tuple[LabelOutcome | None, PredictionRecord | None, Target | None]:
+        if blob is None:
+            return LabelOutcome(request_id, "unknown_id"), None, None
+        try:
+            record = _decode_prediction(json.loads(blob))
+        except (ValueError, KeyError, TypeError):
+            return LabelOutcome(request_id, "unknown_id"), None, None
+        if now - record.time > self._labels.horizon:
+            return LabelOutcome(request_id, "expired", record.model), None, None
+        label = coerce_label(record, raw)
+        if label is None:
+            return LabelOutcome(request_id, "wrong_type", record.model), None, None
+        return None, record, label
+
+    async def _write(self, writes: Sequence[tuple[int, PredictionRecord, Target]], now: float) -> list[LabelStatus]:
+        pipe = self._redis.pipeline(transaction=False)
+        per_model: dict[str, list[str | float]] = {}
+        for _, record, label in writes:
+            pipe.eval(_SET_LABEL, 1, _pred_key(record.request_id), json.dumps(label))
+            joined = {"r": _encode_prediction(record), "l": label, "lt": now}
+            per_model.setdefault(record.model, []).extend(
+                [record.request_id, now, json.dumps(joined, separators=(",", ":"))]
+            )
+        ttl_ms = int(self._labels.horizon * 1000)
+        for model, args in per_model.items():
+            pipe.eval(_ADD_JOINED, 2, *_window_keys(model), self._labels.window, ttl_ms, *args)
+        results = await pipe.execute()
+        codes = results[: len(writes)]
+        return ["ok" if code == 1 else "replaced" if code == 0 else "expired" for code in codes]
+
+    async def window(self, model: str) -> list[JoinedRecord]:
+        _, joined_key = _window_keys(model)
+        raw: dict[bytes, bytes] = await self._call("window", lambda: self._redis.hgetall(joined_key))
+        records = [j for j in map(_decode_joined, raw.values()) if j is not None]
+        records.sort(key=lambda j: (j.label_time, j.prediction.request_id))
+        return records[-self._labels.window :]
+
+    async def models(self) -> list[str]:
+        since = time.time() - self._labels.horizon
+        names: list[bytes] = await self._call("models", lambda: self._redis.zrangebyscore(_MODELS_KEY, since, "+inf"))
+        return sorted(n.decode() for n in names)
+
+    def health(self) -> LabelStoreHealth:
+        return LabelStoreHealth(
+            backend="redis", healthy=self._healthy, errors=self._errors, last_error=self._last_error
+        )
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await fn()
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError) as exc:
+            self._failed(op, exc)
+            raise StoreUnavailable(f"label store unavailable during {op} ({type(exc).__name__})") from exc
+        except RedisError as exc:
+            self._failed(op, exc)
+            raise StoreError(f"label store failed during {op} ({type(exc).__name__})") from exc
+        self._healthy = True
+        return result
+
+    def _failed(self, op: str, exc: BaseException) -> None:
+        self._healthy = False
+        self._errors += 1
+        self._last_error = type(exc).__name__
+        if self._on_error is not None:
+            self._on_error(op)
