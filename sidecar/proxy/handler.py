@@ -25,7 +25,7 @@ from ..config import ProxySettings
 from ..models import Exchange
 from ..telemetry import attributes as A
 from ..telemetry.setup import Telemetry
-from .headers import REQUEST_ID, forward_headers, new_request_id, valid_request_id
+from .headers import REQUEST_ID, forward_headers, new_request_id, raw_pairs, valid_request_id
 from .hooks import CaptureSink
 from .routes import OTHER, classify
 from .upstream import Upstream, map_error
@@ -113,7 +113,7 @@ class ProxyHandler:
         if not (self._trust_id and valid_request_id(rid)):
             rid = new_request_id()
         assert rid is not None
-        up_headers = forward_headers(headers.items(), headers.getall("Connection", []), _DROP_UPSTREAM)
+        up_headers = forward_headers(raw_pairs(request.raw_headers), headers.getall("Connection", []), _DROP_UPSTREAM)
         up_headers[REQUEST_ID] = rid
 
         excluded = path in self._excluded or headers.get("User-Agent", "").startswith("kube-probe/")
@@ -183,7 +183,7 @@ class ProxyHandler:
 
             status = up.status
             try:
-                resp_headers = forward_headers(up.headers.items(), up.headers.getall("Connection", []))
+                resp_headers = forward_headers(raw_pairs(up.raw_headers), up.headers.getall("Connection", []))
                 resp_headers[REQUEST_ID] = rid
                 response = web.StreamResponse(status=status, reason=up.reason, headers=resp_headers)
                 if tee_on:

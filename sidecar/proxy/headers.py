@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from multidict import CIMultiDict
 
@@ -53,6 +53,13 @@ def forward_headers(
         if name.lower() not in drop:
             add(name, value)
     return out
+
+
+def raw_pairs(raw: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[str, str]]:
+    """Header pairs with the names' original case (aiohttp's parsed views title-case them)."""
+    for name, value in raw:
+        # Values decoded as aiohttp itself does, so they re-encode to the same bytes.
+        yield name.decode("latin-1"), value.decode("utf-8", "surrogateescape")
 
 
 def valid_request_id(value: str | None) -> bool:
