@@ -1,0 +1,237 @@
+"""The Redis label store against a real redis-server: joins across replicas, TTLs, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+
+from sidecar.config import LabelSettings, Settings, StoreSettings
+from sidecar.errors import StoreUnavailable
+from sidecar.quality.joins import PredictionRecord
+from sidecar.quality.metrics import performance_report
+from sidecar.store.labels import open_label_store
+from sidecar.store.labels_redis import RedisLabelStore
+
+T0 = time.time()
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with redis.Redis(host="127.0.0.1", port=port) as client:
+        for _ in range(200):  # bounded wait for the server to accept commands
+            try:
+                client.ping()
+                return proc
+            except redis.ConnectionError:
+                time.sleep(0.025)
+    proc.kill()
+    pytest.fail("redis-server did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    # Local until tests/fixtures/redis_server.py provides the shared session fixture.
+    port = _free_port()
+    proc = _start_redis(port)
+    yield f"redis://127.0.0.1:{port}/0"
+    _stop(proc)
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+def _settings(url: str, **labels: object) -> Settings:
+    return Settings(store=StoreSettings(url=url, timeout=2.0), labels=LabelSettings(**labels))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def replicas(redis_url: str, raw: redis.Redis) -> AsyncIterator[tuple[RedisLabelStore, RedisLabelStore]]:
+    a = RedisLabelStore(_settings(redis_url, window=5))
+    b = RedisLabelStore(_settings(redis_url, window=5))
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+def _pred(i: int, *, model: str = "m", predicted: str | float = "cat", t: float = T0, **kw: object) -> PredictionRecord:
+    return PredictionRecord(request_id=f"r{i}", model=model, time=t, predicted=predicted, **kw)  # type: ignore[arg-type]
+
+
+async def test_prediction_on_one_replica_label_on_the_other(replicas: tuple[RedisLabelStore, RedisLabelStore]) -> None:
+    a, b = replicas
+    record = _pred(1, probabilities={"cat": 0.8, "dog": 0.2}, segment="north", client_key="k1", confidence=0.8)
+    await a.put_predictions([record, _pred(2, predicted="dog", model="other")])
+    outcomes = await b.put_labels([("r1", "dog"), ("r2", "dog")], now=T0 + 5)
+    assert [(o.status, o.model) for o in outcomes] == [("ok", "m"), ("ok", "other")]
+    window_a, window_b = await a.window("m"), await b.window("m")
+    assert window_a == window_b
+    (joined,) = window_a
+    assert joined.prediction == record and joined.label == "dog" and joined.label_time == T0 + 5
+    assert await a.models() == await b.models() == ["m", "other"]
+    assert performance_report(window_b)["metrics"]["accuracy"] == 0.0
+
+
+async def test_repeated_label_replaces_on_any_replica(replicas: tuple[RedisLabelStore, RedisLabelStore]) -> None:
+    a, b = replicas
+    await a.put_predictions([_pred(1), _pred(2)])
+    assert [o.status for o in await a.put_labels([("r1", "dog"), ("r1", "cat")], now=T0)] == ["ok", "replaced"]
+    assert [o.status for o in await b.put_labels([("r1", "dog")], now=T0 + 1)] == ["replaced"]
+    window = await a.window("m")
+    assert [(j.prediction.request_id, j.label) for j in window] == [("r1", "dog")]
+
+
+async def test_unknown_wrong_type_and_expired(
+    replicas: tuple[RedisLabelStore, RedisLabelStore], raw: redis.Redis
+) -> None:
+    a, b = replicas
+    await a.put_predictions([_pred(1, predicted=2.5), _pred(2)])
+    outcomes = await b.put_labels([("nope", 1), ("r1", "2.5"), ("r1", True), ("r1", 3)], now=T0)
+    assert [o.status for o in outcomes] == ["unknown_id", "wrong_type", "wrong_type", "ok"]
+    horizon = Settings().labels.horizon
+    late = await b.put_labels([("r2", "cat")], now=T0 + horizon + 1)
+    assert [o.status for o in late] == ["expired"]
+    raw.hset("sidecar:pred:bad2", "p", b"{not json")
+    assert [o.status for o in await a.put_labels([("bad2", "cat")], now=T0)] == ["unknown_id"]
+    assert [j.label for j in await a.window("m")] == [3.0]
+
+
+async def test_every_key_has_a_ttl_and_predictions_expire(redis_url: str, raw: redis.Redis) -> None:
+    store = RedisLabelStore(_settings(redis_url, horizon=0.3))
+    now = time.time()
+    await store.put_predictions([_pred(i, t=now) for i in range(3)], now=now)
+    await store.put_labels([("r0", "cat")], now=now)
+    keys = raw.keys("*")
+    assert {k.decode() for k in keys} == {
+        "sidecar:pred:r0",
+        "sidecar:pred:r1",
+        "sidecar:pred:r2",
+        "sidecar:label-models",
+        "sidecar:{m}:labelled",
+        "sidecar:{m}:joined",
+    }
+    assert all(0 < raw.pttl(k) <= 300 for k in keys)
+    for _ in range(100):  # bounded wait for Redis to expire the keys
+        if not raw.exists("sidecar:pred:r1"):
+            break
+        await asyncio.sleep(0.05)
+    assert [o.status for o in await store.put_labels([("r1", "cat")], now=time.time())] == ["unknown_id"]
+    await store.close()
+
+
+async def test_stale_prediction_is_not_stored(redis_url: str, raw: redis.Redis) -> None:
+    store = RedisLabelStore(_settings(redis_url, horizon=60.0))
+    await store.put_predictions([_pred(1, t=T0 - 120)], now=T0)
+    assert raw.keys("sidecar:pred:*") == []
+    await store.close()
+
+
+async def test_window_is_capped_in_redis(replicas: tuple[RedisLabelStore, RedisLabelStore], raw: redis.Redis) -> None:
+    a, b = replicas
+    await a.put_predictions([_pred(i) for i in range(12)])
+    for i in range(12):
+        await (a if i % 2 else b).put_labels([(f"r{i}", "cat")], now=T0 + i)
+    assert [j.prediction.request_id for j in await b.window("m")] == [f"r{i}" for i in range(7, 12)]
+    assert raw.zcard("sidecar:{m}:labelled") == 5 and raw.hlen("sidecar:{m}:joined") == 5
+
+
+async def test_batch_of_labels_uses_one_store_call_per_phase(replicas: tuple[RedisLabelStore, RedisLabelStore]) -> None:
+    a, b = replicas
+    await a.put_predictions([_pred(i, predicted=float(i), model=f"m{i % 3}") for i in range(300)])
+    outcomes = await b.put_labels([(f"r{i}", float(i) + 1) for i in range(300)], now=T0)
+    assert all(o.status == "ok" for o in outcomes)
+    # window=5 per model
+    for model in ("m0", "m1", "m2"):
+        report = performance_report(await a.window(model))
+        assert report["n_labeled"] == 5 and report["metrics"]["mae"] == 1.0
+
+
+async def test_redis_down_raises_store_unavailable() -> None:
+    errors: list[str] = []
+    store = open_label_store(
+        Settings(store=StoreSettings(url=f"redis://127.0.0.1:{_free_port()}/0", timeout=0.3)), on_error=errors.append
+    )
+    assert isinstance(store, RedisLabelStore)
+    with pytest.raises(StoreUnavailable):
+        await store.put_predictions([_pred(1)])
+    with pytest.raises(StoreUnavailable):
+        await store.put_labels([("r1", "cat")], now=T0)
+    with pytest.raises(StoreUnavailable):
+        await store.window("m")
+    with pytest.raises(StoreUnavailable):
+        await store.models()
+    health = store.health()
+    assert not health.healthy and health.errors == 4 and health.last_error
+    assert errors == ["put_predictions", "put_labels", "window", "models"]
+    await store.close()
+
+
+async def test_stalled_redis_times_out_as_unavailable() -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisLabelStore(Settings(store=StoreSettings(url=f"redis://127.0.0.1:{port}/0", timeout=0.2)))
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.put_labels([("r1", "cat")], now=T0)
+        assert not store.health().healthy
+    finally:
+        await store.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_recovers_after_an_outage() -> None:
+    port = _free_port()
+    proc = _start_redis(port)
+    store = RedisLabelStore(_settings(f"redis://127.0.0.1:{port}/0", horizon=3600.0))
+    try:
+        await store.put_predictions([_pred(1), _pred(2)])
+        _stop(proc)
+        with pytest.raises(StoreUnavailable):
+            await store.put_labels([("r1", "cat")], now=T0)
+        assert not store.health().healthy
+        proc = _start_redis(port)  # a fresh, empty Redis on the same address
+        await store.put_predictions([_pred(3)])
+        assert [o.status for o in await store.put_labels([("r3", "cat"), ("r1", "cat")], now=T0)] == [
+            "ok",
+            "unknown_id",
+        ]
+        assert store.health().healthy and store.health().errors == 1
+    finally:
+        await store.close()
+        _stop(proc)
