@@ -86,6 +86,7 @@ class FeatureRecord:
     inputs: dict[str, FeatureValue] = field(default_factory=dict)
     outputs: dict[str, FeatureValue] = field(default_factory=dict)
     kinds: dict[str, FeatureKind] = field(default_factory=dict)  # name → kind of the source leaf
+    dropped_features: int = 0  # features beyond the per-record cap (``capture.max_features``)
 
 
 @dataclass(frozen=True, slots=True)
