@@ -89,6 +89,11 @@ def _settings_env(workload: Workload) -> list[dict[str, Any]]:
                            ("store", "SIDECAR_STORE"), ("excluded-paths", "SIDECAR_EXCLUDED_PATHS")):  # fmt: skip
         value = annotation(ann, name)
         if value:
+            try:  # the parser `sidecar run` will apply to this variable
+                load_settings(env={variable: value})
+            except ConfigError as exc:
+                reason = str(exc).partition(": ")[2]
+                raise ManifestError(f"{workload.ref}: annotation {PREFIX}{name} ({variable}): {reason}") from exc
             env[variable] = value
     for name, variable in (
         ("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
@@ -117,10 +122,10 @@ def _settings_env(workload: Workload) -> list[dict[str, Any]]:
     hash_secret = annotation(ann, "redaction-hash-secret")
     if hash_secret:
         env["SIDECAR_REDACTION_MODE"] = "hash"
-    try:  # the same parsers `sidecar run` applies; the secret is a placeholder for the check only
+    try:  # the whole set once more; the secret is a placeholder for the check only
         load_settings(env={**env, **({"SIDECAR_REDACTION_HASH_SECRET": "x"} if hash_secret else {})})
     except ConfigError as exc:
-        raise ManifestError(f"{workload.ref}: annotation value rejected: {exc}") from exc
+        raise ManifestError(f"{workload.ref}: sidecar settings rejected: {exc}") from exc
     items: list[dict[str, Any]] = [{"name": key, "value": value} for key, value in env.items()]
     if hash_secret:
         items.append(

@@ -19,6 +19,7 @@ from .container import (
     CONTAINER_NAME,
     DEFAULT_IMAGE,
     INJECTED,
+    KNOWN_ANNOTATIONS,
     PREFIX,
     PROXY_PORT,
     SERVICE_NAME_ANNOTATION,
@@ -132,6 +133,8 @@ def _remove(template: dict[str, Any]) -> bool:
         del annotations[INJECTED]
         if not annotations:
             del metadata["annotations"]
+        if not metadata:  # a Job template often has no metadata until we add the marker
+            del template["metadata"]
     return found
 
 
@@ -254,7 +257,11 @@ def inject(docs: list[dict[str, Any]], options: InjectOptions | None = None) -> 
         if kind in JOB_KINDS and options.classic:
             raise ManifestError(f"{ref}: a classic sidecar never exits and would keep the Job running; drop --classic")
         template = pod_template(doc, ref)
-        wanted = annotation(_annotations_of(doc, template), "inject")
+        annotations = _annotations_of(doc, template)
+        unknown = sorted(k for k in annotations if k.startswith(PREFIX) and k not in KNOWN_ANNOTATIONS)
+        if unknown:  # most likely a typo (sample_rate for sample-rate); say so instead of ignoring it quietly
+            notes.append(f"{ref}: unknown annotation(s) ignored: {', '.join(unknown)}")
+        wanted = annotation(annotations, "inject")
         if wanted not in (None, "true", "false"):
             raise ManifestError(f'{ref}: annotation {PREFIX}inject must be "true" or "false", got {wanted!r}')
         if wanted == "false":

@@ -42,9 +42,23 @@ def load_documents(text: str) -> list[dict[str, Any]]:
     return docs
 
 
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings (scripts, configs) as literal ``|`` blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not any(c in value for c in "\t\r") and not value.endswith(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def dump_documents(docs: list[dict[str, Any]]) -> str:
     """YAML for kubectl: documents in input order, keys in input order."""
-    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, explicit_start=True)
+    return yaml.dump_all(
+        docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True, allow_unicode=True
+    )
 
 
 def check_object(doc: Any, where: str) -> tuple[str, str]:

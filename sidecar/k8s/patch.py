@@ -17,7 +17,7 @@ def escape(token: str) -> str:
 
 def diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
     """Operations that turn ``old`` into ``new`` when applied in order."""
-    if type(old) is type(new) and old == new:
+    if _same(old, new):
         return []
     if isinstance(old, dict) and isinstance(new, dict):
         return _diff_dict(old, new, path)
@@ -40,7 +40,14 @@ def _diff_dict(old: dict[str, Any], new: dict[str, Any], path: str) -> list[dict
 
 
 def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
+    """JSON equality: unlike ``==``, ``1`` and ``true`` (or ``1.0``) differ."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def _diff_list(old: list[Any], new: list[Any], path: str) -> list[dict[str, Any]]:
