@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -106,6 +106,12 @@ def _decode_joined(raw: bytes) -> JoinedRecord | None:
         return JoinedRecord(_decode_prediction(d["r"]), label, float(d["lt"]))
     except (ValueError, KeyError, TypeError):
         return None  # written by an incompatible version: skipped rather than fatal
+
+
+def _decode_window(blobs: Iterable[bytes]) -> list[JoinedRecord]:
+    records = [j for j in map(_decode_joined, blobs) if j is not None]
+    records.sort(key=lambda j: (j.label_time, j.prediction.request_id))
+    return records
 
 
 def _client(url: str, timeout: float) -> Any:
@@ -215,8 +221,12 @@ class RedisLabelStore:
     async def window(self, model: str) -> list[JoinedRecord]:
         _, joined_key = _window_keys(model)
         raw: dict[bytes, bytes] = await self._call("window", lambda: self._redis.hgetall(joined_key))
-        records = [j for j in map(_decode_joined, raw.values()) if j is not None]
-        records.sort(key=lambda j: (j.label_time, j.prediction.request_id))
+        # Decoding a full window (10k JSON documents) takes milliseconds: keep it off the event loop.
+        records = (
+            await asyncio.to_thread(_decode_window, list(raw.values()))
+            if len(raw) > 256
+            else _decode_window(raw.values())
+        )
         return records[-self._labels.window :]
 
     async def models(self) -> list[str]:
