@@ -1,0 +1,171 @@
+"""The Redactor: PII in texts, JSON values and headers replaced by tags or keyed hashes (pure, synchronous)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import OperatorConfig
+from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
+
+from ..config import RedactionSettings
+from ..errors import ConfigError
+from .engine import DetectionEngine
+
+ENTITY_TYPES: frozenset[str] = frozenset(
+    {
+        "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "PERSON", "LOCATION",
+        "API_KEY", "JWT", "PRIVATE_KEY", "STREET_ADDRESS",
+    }
+)  # fmt: skip
+
+OPAQUE = "<REDACTED>"  # a value we could not inspect (too deep, not JSON, analysis failed): fail closed
+MAX_DEPTH = 64
+CACHE_ENTRIES = 2048
+CACHE_MAX_CHARS = 4096  # longer strings are rarely repeated verbatim; keeps the cache's memory bounded
+_MIN_NUMBER = 10**6  # integers with 7+ digits may be phone/card/SSN numbers sent as JSON numbers
+_HEADER_HINTS = re.compile(r"auth|cookie|secret|passw|api-?key|session|token$")
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+
+
+class Redactor:
+    """Detects PII with Presidio (+ own recognizers) and replaces it; safe to share within one thread.
+
+    Never raises on input: a value that cannot be analysed is replaced by ``<REDACTED>`` as a whole.
+    """
+
+    def __init__(self, settings: RedactionSettings) -> None:
+        if settings.mode not in ("tag", "hash"):
+            raise ConfigError("redaction.mode", f"must be tag or hash, not {settings.mode!r}")
+        if settings.ner not in ("auto", "on", "off"):
+            raise ConfigError("redaction.ner", f"must be auto, on or off, not {settings.ner!r}")
+        if settings.mode == "hash" and not settings.hash_secret:
+            raise ConfigError("redaction.hash_secret", "is required when redaction.mode is hash")
+        self._mode = settings.mode
+        self._engine = DetectionEngine(settings.ner)
+        self._deny = frozenset(_norm_key(k) for k in settings.deny_keys)
+        self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
+        secret = settings.hash_secret.encode()
+        self._operators = {e: _operator(e, self._mode, secret) for e in ENTITY_TYPES}
+        # Cache keys are keyed digests, so the cache never holds raw text.
+        self._cache_key = os.urandom(16)
+        self._cache: OrderedDict[bytes, tuple[str, tuple[tuple[str, int], ...]]] = OrderedDict()
+
+    def status(self) -> dict[str, object]:
+        return {
+            "ner": self._engine.ner_model is not None,
+            "ner_model": self._engine.ner_model,
+            "entities": [e for e in self._engine.entities if e in ENTITY_TYPES],
+            "mode": self._mode,
+        }
+
+    def analyze(self, text: str) -> dict[str, int]:
+        return self.redact_text(text)[1]
+
+    def redact_text(self, text: str, context: str = "") -> tuple[str, dict[str, int]]:
+        """Redacted text and entity counts; ``context`` (e.g. the JSON key) may confirm weak matches."""
+        if len(text) < 4:
+            return text, {}
+        key = b""
+        if len(text) <= CACHE_MAX_CHARS:
+            raw = f"{context}\0{text}".encode("utf-8", "surrogatepass")
+            key = hashlib.blake2b(raw, key=self._cache_key, digest_size=16).digest()
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit[0], dict(hit[1])
+        try:
+            redacted, counts = self._redact(text, context)
+        except Exception:  # fail closed: an analyser bug must not let the text through
+            redacted, counts = OPAQUE, {}
+        if key:
+            self._cache[key] = (redacted, tuple(counts.items()))
+            if len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return redacted, counts
+
+    def redact_json(self, value: object) -> tuple[object, dict[str, int]]:
+        """Every string leaf (and key) redacted, deny-listed keys dropped, depth capped; never raises."""
+        counts: dict[str, int] = {}
+        return self._walk(value, 0, "", counts), counts
+
+    def redact_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for name, value in headers:
+            low = name.lower()
+            if _norm_key(low) in self._deny or _HEADER_HINTS.search(low):
+                continue
+            out.append((name, self.redact_text(value, low)[0]))
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _redact(self, text: str, context: str) -> tuple[str, dict[str, int]]:
+        spans = self._engine.find(text, (context,) if context else ())
+        spans = [s for s in spans if s.entity in ENTITY_TYPES]
+        if not spans:
+            return text, {}
+        counts: dict[str, int] = {}
+        for s in spans:
+            counts[s.entity] = counts.get(s.entity, 0) + 1
+        results = [AnonymizerResult(s.entity, s.start, s.end, s.score) for s in spans]
+        operators = {e: self._operators[e] for e in counts}
+        # Spans are already disjoint; Presidio's whitespace merging would make counts disagree with the text.
+        result = self._anonymizer.anonymize(text, results, operators, merge_entities_with_spaces=False)
+        return str(result.text), counts
+
+    def _walk(self, value: object, depth: int, key: str, counts: dict[str, int]) -> object:
+        if isinstance(value, str):
+            return self._text(value, key, counts)
+        if value is None or isinstance(value, bool | float):
+            return value
+        if isinstance(value, int):
+            if abs(value) < _MIN_NUMBER:
+                return value
+            if value.bit_length() > 128:
+                return OPAQUE
+            redacted = self._text(str(value), key, counts)
+            return value if redacted == str(value) else redacted
+        if depth >= MAX_DEPTH:
+            return OPAQUE
+        if isinstance(value, dict):
+            out: dict[str, object] = {}
+            for k, v in value.items():
+                name = k if isinstance(k, str) else str(k)
+                if _norm_key(name) in self._deny:
+                    continue
+                new = self._text(name, "", counts)
+                while new in out:  # two keys redacted to the same tag must not overwrite each other
+                    new += "#"
+                out[new] = self._walk(v, depth + 1, _CAMEL.sub(r"\1_\2", name), counts)
+            return out
+        if isinstance(value, list | tuple):
+            return [self._walk(v, depth + 1, key, counts) for v in value]
+        return OPAQUE
+
+    def _text(self, text: str, key: str, counts: dict[str, int]) -> str:
+        redacted, found = self.redact_text(text, key)
+        for entity, n in found.items():
+            counts[entity] = counts.get(entity, 0) + n
+        return redacted
+
+
+def _norm_key(key: str) -> str:
+    return key.strip().lower().replace("-", "_")
+
+
+def _operator(entity: str, mode: str, secret: bytes) -> OperatorConfig:
+    if mode == "tag":
+        return OperatorConfig("replace", {"new_value": f"<{entity}>"})
+
+    def keyed(value: str) -> str:
+        digest = hmac.new(secret, f"{entity}\0{value}".encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return f"<{entity}:{digest.hexdigest()[:8]}>"
+
+    fn: Callable[[str], str] = keyed
+    return OperatorConfig("custom", {"lambda": fn})
