@@ -31,6 +31,7 @@ class ReloadingTLS:
         self.cert_file = cert_file
         self.key_file = key_file
         self.reloads = 0
+        self._last_failure = ""
         try:
             self._stamp = self._stat()
             self.context = _context(cert_file, key_file)
@@ -60,9 +61,14 @@ class ReloadingTLS:
                 return False
             fresh = _context(self.cert_file, self.key_file)
         except (OSError, ssl.SSLError) as exc:
-            # mid-renewal (new cert, old key): keep the current pair and look again next time
-            _log.warning("TLS reload failed, keeping the current certificate: %s", exc)
+            # mid-renewal (new cert, old key): keep the current pair and look again next time,
+            # logging once per state of the files rather than on every check
+            failed = getattr(exc, "filename", None) or str(exc)
+            if failed != self._last_failure:
+                _log.warning("TLS reload failed, keeping the current certificate: %s", exc)
+                self._last_failure = failed
             return False
+        self._last_failure = ""
         self._stamp = stamp
         self._current = fresh
         self.reloads += 1
