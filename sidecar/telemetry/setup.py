@@ -158,9 +158,13 @@ def build_telemetry(
 ) -> Telemetry:
     """Set up tracing and metrics for one process.
 
-    ``env`` defaults to ``os.environ`` (only ``OTEL_*`` keys are read).  Tests pass an
-    ``InMemorySpanExporter`` (exported synchronously) and an ``InMemoryMetricReader``.  Nothing
-    is installed globally, so several ``Telemetry`` objects can live in one process.
+    ``env`` (default ``os.environ``) decides which exporters exist (``OTEL_SDK_DISABLED``, the
+    OTLP endpoint/protocol variables, ``OTEL_{TRACES,METRICS}_EXPORTER=none``); the SDK parts
+    themselves (resource, sampler, exporter endpoint and headers) read ``os.environ`` as the
+    spec says, so a mapping other than ``os.environ`` is only for choosing exporters (tests pass
+    ``{}`` to rule OTLP out).  Tests add an ``InMemorySpanExporter`` (exported synchronously) and
+    an ``InMemoryMetricReader``.  Nothing is installed globally, so several ``Telemetry``
+    objects can live in one process.
     """
     env = os.environ if env is None else env
     propagator = TraceContextTextMapPropagator()

@@ -1,0 +1,152 @@
+"""Instruments: every DESIGN.md metric declared with its unit, recorded through the helper
+methods, exposed to Prometheus under the OTel→Prometheus names; attribute caches stay bounded."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from sidecar.telemetry import Telemetry, build_telemetry
+from sidecar.telemetry import instruments as names
+from sidecar.telemetry.setup import LATENCY_BUCKETS
+
+
+def _telemetry() -> tuple[Telemetry, InMemoryMetricReader, InMemorySpanExporter]:
+    reader, spans = InMemoryMetricReader(), InMemorySpanExporter()
+    return build_telemetry({}, span_exporter=spans, metric_readers=[reader]), reader, spans
+
+
+def _metrics(reader: InMemoryMetricReader) -> dict[str, object]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+
+
+def _exercise(t: Telemetry) -> None:
+    i = t.instruments
+    i.request_started("POST")
+    i.record_request(0.012, i.server_attrs("POST", "/predict", 200), 0.011, i.client_attrs("POST", 200))
+    i.request_finished("POST")
+    i.record_llm({"gen_ai.operation.name": "chat"}, input_tokens=12, output_tokens=30, ttft_s=0.2, tpot_s=0.01)
+    for outcome in ("captured", "dropped", "skipped", "failed"):
+        i.capture(outcome)
+    i.observe_queue_size(lambda: 7)
+    i.redacted("EMAIL_ADDRESS", 2)
+    i.observed("iris", 5)
+    i.drift("iris", "petal_length", "ks", 0.42, True)
+    i.quality_violation("iris", "petal_length", "range")
+    i.anomaly("iris", "out_of_range")
+    i.performance("iris", "accuracy", 0.93)
+    i.store_error("flush")
+
+
+def test_every_design_metric_exists_with_its_unit() -> None:
+    t, reader, _ = _telemetry()
+    _exercise(t)
+    got = _metrics(reader)
+    expected_units = {
+        names.HTTP_SERVER_DURATION: "s",
+        names.HTTP_SERVER_ACTIVE: "{request}",
+        names.HTTP_CLIENT_DURATION: "s",
+        names.REQUEST_OVERHEAD: "s",
+        names.GEN_AI_TTFT: "s",
+        names.GEN_AI_TPOT: "s",
+        names.GEN_AI_TOKEN_USAGE: "{token}",
+        names.CAPTURE_SAMPLES: "{sample}",
+        names.CAPTURE_QUEUE_SIZE: "{sample}",
+        names.PII_REDACTED: "{entity}",
+        names.FEATURE_OBSERVATIONS: "{observation}",
+        names.DRIFT_SCORE: "",
+        names.DRIFT_DETECTED: "",
+        names.DATA_QUALITY_VIOLATIONS: "{violation}",
+        names.ANOMALY_FLAGGED: "{input}",
+        names.PERFORMANCE_SCORE: "",
+        names.STORE_ERRORS: "{error}",
+    }
+    assert {name: got[name].unit for name in expected_units} == expected_units  # type: ignore[attr-defined]
+    t.shutdown()
+
+
+def test_latency_histograms_use_latency_buckets() -> None:
+    t, reader, _ = _telemetry()
+    _exercise(t)
+    [point] = _metrics(reader)[names.HTTP_SERVER_DURATION].data.data_points  # type: ignore[attr-defined]
+    assert tuple(point.explicit_bounds) == LATENCY_BUCKETS
+    assert LATENCY_BUCKETS[0] < 0.0001 and LATENCY_BUCKETS[-1] >= 300
+    [tokens_in, tokens_out] = _metrics(reader)[names.GEN_AI_TOKEN_USAGE].data.data_points  # type: ignore[attr-defined]
+    assert {p.attributes["gen_ai.token.type"]: p.sum for p in (tokens_in, tokens_out)} == {"input": 12, "output": 30}
+    t.shutdown()
+
+
+def test_prometheus_names_follow_the_otel_rules() -> None:
+    t, _, _ = _telemetry()
+    _exercise(t)
+    text = t.prometheus_text().decode()
+    for name in (
+        "http_server_request_duration_seconds_bucket",
+        "http_client_request_duration_seconds_count",
+        "sidecar_request_overhead_seconds_sum",
+        "http_server_active_requests",
+        "gen_ai_server_time_to_first_token_seconds_bucket",
+        "gen_ai_client_token_usage_bucket",
+        "sidecar_capture_samples_total",
+        "sidecar_capture_queue_size",
+        "sidecar_pii_redacted_total",
+        "sidecar_feature_observations_total",
+        "sidecar_drift_score",
+        "sidecar_drift_detected",
+        "sidecar_data_quality_violations_total",
+        "sidecar_anomaly_flagged_total",
+        "sidecar_performance_score",
+        "sidecar_store_errors_total",
+    ):
+        assert f"\n{name}{{" in text, name
+    lines = text.splitlines()
+    assert any(line.startswith("sidecar_capture_samples_total{") and 'outcome="dropped"' in line for line in lines)
+    drift = next(line for line in lines if line.startswith("sidecar_drift_score{"))
+    assert 'feature="petal_length"' in drift and 'method="ks"' in drift and drift.endswith(" 0.42")
+    t.shutdown()
+
+
+def test_two_telemetries_in_one_process_do_not_share_metrics() -> None:
+    a, _, _ = _telemetry()
+    b, _, _ = _telemetry()
+    a.instruments.store_error("flush")
+    assert b"sidecar_store_errors_total{" in a.prometheus_text()
+    assert b"sidecar_store_errors_total{" not in b.prometheus_text()
+    a.shutdown()
+    b.shutdown()
+
+
+def test_attribute_mappings_are_cached_and_methods_bounded() -> None:
+    t, _, _ = _telemetry()
+    i = t.instruments
+    assert i.server_attrs("GET", "/predict", 200) is i.server_attrs("GET", "/predict", 200)
+    assert i.server_attrs("BREW", "other", 418)["http.request.method"] == "_OTHER"
+    assert "http.response.status_code" not in i.client_attrs("GET", 0, "connection_refused")
+    for n in range(10_000):
+        i.server_attrs("GET", "other", n)
+    assert len(i._server_attrs) <= 4096
+    t.shutdown()
+
+
+def test_record_event_adds_a_linked_child_span() -> None:
+    t, _, spans = _telemetry()
+    with t.tracer.start_as_current_span("request") as request_span:
+        ctx = request_span.get_span_context()
+    t.record_event(format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), "anomaly", {"reason": "out_of_range"})
+    t.record_event("not-hex", "zz", "anomaly")  # ignored, never raises
+    event_span = next(s for s in spans.get_finished_spans() if s.name == "sidecar anomaly")
+    assert event_span.context.trace_id == ctx.trace_id
+    assert event_span.parent is not None and event_span.parent.span_id == ctx.span_id
+    assert [(e.name, dict(e.attributes or {})) for e in event_span.events] == [("anomaly", {"reason": "out_of_range"})]
+    t.shutdown()
+
+
+def test_default_service_name() -> None:
+    t, _, spans = _telemetry()
+    with t.tracer.start_as_current_span("x"):
+        pass
+    [span] = spans.get_finished_spans()
+    assert span.resource.attributes["service.name"] == "model-sidecar"
+    t.shutdown()
