@@ -55,8 +55,13 @@ class ProfileBuilder:
         moments_basis: MomentsBasis | None = None,
         warmup: int = 512,
         relative_accuracy: float = 0.01,
+        distinct_cap: int = 0,
     ) -> None:
         self.model = model
+        # > 0: also keep up to this many distinct values per categorical feature until take_distinct()
+        # (a store that counts distinct values itself, e.g. Redis PFADD, needs the values).
+        self.distinct_cap = distinct_cap
+        self._distinct: dict[FeatureKey, set[str]] = {}
         self.top_k = top_k
         self.max_features = max_features
         self.warmup = max(warmup, 1)
@@ -87,7 +92,9 @@ class ProfileBuilder:
         self._moment_rows: list[list[float]] = []
 
     @classmethod
-    def for_reference(cls, reference: Profile, *, top_k: int, max_features: int, warmup: int = 512) -> ProfileBuilder:
+    def for_reference(
+        cls, reference: Profile, *, top_k: int, max_features: int, warmup: int = 512, distinct_cap: int = 0
+    ) -> ProfileBuilder:
         """A builder whose windows are comparable with ``reference`` (its scales, vocabularies, basis)."""
         basis = None if reference.moments is None else (reference.moments.names, reference.moments.shift.tolist())
         return cls(
@@ -99,6 +106,7 @@ class ProfileBuilder:
             kinds=reference.kinds,
             moments_basis=basis,
             warmup=warmup,
+            distinct_cap=distinct_cap,
         )
 
     # ------------------------------------------------------------------ state other parts read
@@ -162,7 +170,12 @@ class ProfileBuilder:
             return
         if kind == "categorical":
             buf = self._cat_buf.setdefault(key, [])
-            buf.append(None if value is None else _label(value))
+            label = None if value is None else _label(value)
+            buf.append(label)
+            if self.distinct_cap and label is not None:
+                seen = self._distinct.setdefault(key, set())
+                if len(seen) < self.distinct_cap:
+                    seen.add(label)
             if len(buf) >= _BUFFER:
                 self._flush_categorical(key)
         elif key not in self._scales:
@@ -281,8 +294,12 @@ class ProfileBuilder:
     def set_moments_basis(self, names: tuple[str, ...], shift: Sequence[float]) -> None:
         """Fix the moments' feature set (decided here, by a reference, or by another replica)."""
         rows, self._row_reservoir = self._row_reservoir, []
+        previous = self._moments
+        self._flush_moments()
         self._basis = (tuple(names), np.asarray(shift, dtype=np.float64))
         self._moments = Moments(*self._basis)
+        if previous is not None and previous.names == self._basis[0]:
+            self._moments = previous.reshifted(self._basis[1])  # same features: keep what was counted
         self._moment_rows = [[row.get(name, math.nan) for name in names] for row in rows]
         self._flush_moments()
 
@@ -389,6 +406,16 @@ class ProfileBuilder:
             start=self.start if has_rows else 0.0,
             end=self.end if has_rows else 0.0,
         )
+
+    def take_distinct(self) -> dict[FeatureKey, set[str]]:
+        """The distinct categorical values kept since the last call (see ``distinct_cap``)."""
+        out, self._distinct = self._distinct, {}
+        return out
+
+    def decide_moments_basis(self) -> None:
+        """Fix the moments' feature set now from the rows seen so far (if not fixed yet)."""
+        if self._basis is None:
+            self._decide_basis()
 
     def reset(self) -> None:
         """Start a new accumulation; scales, vocabularies, kinds and warm-up reservoirs carry over."""

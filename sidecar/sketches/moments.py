@@ -67,6 +67,15 @@ class Moments:
         out.sxx = self.sxx + other.sxx
         return out
 
+    def reshifted(self, shift: Sequence[float] | FloatArray) -> Moments:
+        """The same sums about another shift (exact algebra: Σ(x-s') = Σ(x-s) + n(s-s'), likewise Σxxᵀ)."""
+        out = Moments(self.names, shift)
+        delta = self.shift - out.shift
+        out.n = self.n
+        out.sum = self.sum + self.n * delta
+        out.sxx = self.sxx + np.outer(delta, self.sum) + np.outer(self.sum, delta) + self.n * np.outer(delta, delta)
+        return out
+
     def empty_like(self) -> Moments:
         return Moments(self.names, self.shift)
 

@@ -72,13 +72,16 @@ class Profile:
             categorical[key] = categorical[key].merge(cat) if key in categorical else _copy_cat(cat)
         kinds = {**other.kinds, **self.kinds}
         moments = self.moments
-        if moments is None or (other.moments is not None and not moments.compatible(other.moments)):
+        theirs = other.moments
+        if moments is not None and theirs is not None and moments.names == theirs.names:
+            theirs = theirs.reshifted(moments.shift)  # same features about another shift: exact
+        if moments is None or (theirs is not None and not moments.compatible(theirs)):
             # Moments over different feature sets cannot be added: keep the better-populated side.
-            if other.moments is not None and (moments is None or other.moments.n > moments.n):
-                moments = other.moments
-        elif other.moments is not None:
-            moments = moments.merge(other.moments)
-        if moments is not None and (moments is self.moments or moments is other.moments):
+            if theirs is not None and (moments is None or theirs.n > moments.n):
+                moments = theirs
+        elif theirs is not None:
+            moments = moments.merge(theirs)
+        if moments is not None and (moments is self.moments or moments is theirs):
             moments = moments.merge(moments.empty_like())  # never alias an input's moments
         spans = [p for p in (self, other) if p.n or p.start or p.end]
         return Profile(
