@@ -39,9 +39,11 @@ _EPS = float(np.finfo(np.float64).eps)
 
 def encode_classes(y_true: Sequence[str], y_pred: Sequence[str]) -> tuple[list[str], IntArray, IntArray]:
     """Sorted class union and both sequences as indices into it."""
-    labels, inverse = np.unique(np.asarray(list(y_true) + list(y_pred), dtype=object), return_inverse=True)
-    n = len(y_true)
-    return [str(c) for c in labels], inverse[:n].astype(np.int64), inverse[n:].astype(np.int64)
+    labels = sorted(set(y_true) | set(y_pred))
+    index = {c: i for i, c in enumerate(labels)}
+    true_idx = np.fromiter((index[c] for c in y_true), dtype=np.int64, count=len(y_true))
+    pred_idx = np.fromiter((index[c] for c in y_pred), dtype=np.int64, count=len(y_pred))
+    return labels, true_idx, pred_idx
 
 
 def class_scores(true_idx: IntArray, pred_idx: IntArray, n_classes: int) -> dict[str, FloatArray]:

@@ -119,7 +119,7 @@ async def test_unknown_wrong_type_and_expired(
     horizon = Settings().labels.horizon
     late = await b.put_labels([("r2", "cat")], now=T0 + horizon + 1)
     assert [o.status for o in late] == ["expired"]
-    raw.hset("sidecar:pred:bad2", "p", b"{not json")
+    raw.set("sidecar:pred:{bad2}", b"{not json")
     assert [o.status for o in await a.put_labels([("bad2", "cat")], now=T0)] == ["unknown_id"]
     assert [j.label for j in await a.window("m")] == [3.0]
 
@@ -131,16 +131,17 @@ async def test_every_key_has_a_ttl_and_predictions_expire(redis_url: str, raw: r
     await store.put_labels([("r0", "cat")], now=now)
     keys = raw.keys("*")
     assert {k.decode() for k in keys} == {
-        "sidecar:pred:r0",
-        "sidecar:pred:r1",
-        "sidecar:pred:r2",
+        "sidecar:pred:{r0}",
+        "sidecar:label:{r0}",
+        "sidecar:pred:{r1}",
+        "sidecar:pred:{r2}",
         "sidecar:label-models",
         "sidecar:{m}:labelled",
         "sidecar:{m}:joined",
     }
     assert all(0 < raw.pttl(k) <= 300 for k in keys)
     for _ in range(100):  # bounded wait for Redis to expire the keys
-        if not raw.exists("sidecar:pred:r1"):
+        if not raw.exists("sidecar:pred:{r1}"):
             break
         await asyncio.sleep(0.05)
     assert [o.status for o in await store.put_labels([("r1", "cat")], now=time.time())] == ["unknown_id"]

@@ -44,7 +44,7 @@ labels_st = st.lists(st.sampled_from(CLASSES), min_size=1, max_size=60)
 
 
 @pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")  # sklearn's, not ours
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_classification_metrics_equal_sklearn(data: st.DataObject) -> None:
     y_true = data.draw(labels_st)
@@ -124,7 +124,7 @@ def test_binary_confidence_only_gives_auc() -> None:
 regression_values = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False).map(lambda v: round(v, 3))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_regression_metrics_equal_sklearn(data: st.DataObject) -> None:
     y_true = data.draw(st.lists(regression_values | st.just(0.0), min_size=1, max_size=60))
