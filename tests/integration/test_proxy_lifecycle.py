@@ -140,8 +140,8 @@ async def test_config_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         (("--upstream", "http://m:80"), {"SIDECAR_POOL_SIZE": "-1"}, "SIDECAR_POOL_SIZE"),
         (("--upstream", "http://m:80", "--config", str(bad_yaml)), {}, "proxy.no_such_setting"),
     ]
-    for args, env, named in cases:
-        code, err = await _run_cli(*args, env=env)
+    results = await asyncio.gather(*(_run_cli(*args, env=env) for args, env, _ in cases))
+    for (_, _, named), (code, err) in zip(cases, results, strict=True):
         lines = [line for line in err.splitlines() if line.strip()]
         assert code == 2, err
         assert len(lines) == 1 and named in lines[0], err
