@@ -39,6 +39,9 @@ _PRIORITY = {
 }  # fmt: skip
 _CONTEXT_BOOST = 0.35
 _CONTEXT_WINDOW = 48  # characters before a match searched for context words
+# Names and places do not contain digits or code punctuation; the small model tags `INC0012345` or
+# `lr 3e-4` as PERSON. Structured identifiers are the pattern recognizers' job.
+_CODE_LIKE = re.compile(r"[\d_/@=<>{}\[\]]")
 _NER_CANDIDATES = (
     "en_core_web_lg",
     "en_core_web_md",
@@ -130,7 +133,7 @@ class DetectionEngine:
         spans = self._patterns(text, context)
         if self._ner is not None and text != text.lower():  # the NER model keys on capitalisation
             for r in self._ner.analyze(text, language="en", entities=list(NER_ENTITIES)):
-                if r.score >= ACCEPT_SCORE:
+                if r.score >= ACCEPT_SCORE and not _CODE_LIKE.search(text, r.start, r.end):
                     spans.append(Span(r.start, r.end, r.entity_type, r.score, True))
         return _resolve(spans)
 

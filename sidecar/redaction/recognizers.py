@@ -16,6 +16,7 @@ from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecogniz
 FLAGS = re.DOTALL | re.MULTILINE
 
 _EXT = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})?"
+_END = r"(?![\w\-]|\.\d)"
 
 # The suffix list and cache are disabled so tldextract never touches the network or the disk; the
 # snapshot bundled with the package is what validation uses.
@@ -28,7 +29,7 @@ def _words(text: str) -> tuple[str, ...]:
 
 _US_STATES = _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC "
-    "ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC AS GU MP PR VI AA AE AP"
+    "ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC AS GU MP PR VI MH PW FM AA AE AP"
 )
 
 # USPS Publication 28 street suffixes (full names and standard abbreviations).
@@ -58,15 +59,17 @@ class PhoneRecognizer(PatternRecognizer):
     """
 
     PATTERNS: ClassVar[list[Pattern]] = [
-        Pattern("intl_plus", r"(?<![\w+])\+\d{1,3}+(?:[ .\-]?\(?\d{1,5}+\)?){1,6}+" + _EXT, 0.7),
-        Pattern("intl_00", r"(?<![\w.])00\d{1,3}+(?:[ .\-]\(?\d{1,5}+\)?){2,6}+" + _EXT, 0.6),
+        Pattern("intl_plus", r"(?<![\w+])\+\d{1,3}+(?:[ .\-]?\(?\d{1,5}+\)?){1,6}+" + _EXT + _END, 0.7),
+        Pattern("intl_00", r"(?<![\w.])00\d{1,3}+(?:[ .\-]\(?\d{1,5}+\)?){2,6}+" + _EXT + _END, 0.6),
         Pattern(
-            "nanp",
-            r"(?<![\w.+\-])(?:1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?![\w\-]|\.\d)" + _EXT,
-            0.6,
+            "nanp", r"(?<![\w.+\-])(?:1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _EXT + _END, 0.6
         ),
-        Pattern("trunk_0", r"(?<![\w.+\-])0\d{1,4}(?:[ .\-]\d{2,4}){2,4}(?![\w\-]|\.\d)", 0.5),
-        Pattern("bare_digits", r"(?<![\w.\-+])\d{10,11}(?![\w\-]|\.\d)", 0.2),
+        Pattern(
+            "trunk_0",
+            r"(?<![\w.+\-(])(?:\(0\d{1,4}\)[ .\-]?|0\d{1,4}[ .\-])\d{2,8}+(?:[ .\-]\d{2,8}+){0,3}+" + _END,
+            0.5,
+        ),
+        Pattern("bare_digits", r"(?<![\w.\-+])\d{8,15}" + _END, 0.2),
     ]
     CONTEXT: ClassVar[list[str]] = [
         "phone",
@@ -79,6 +82,7 @@ class PhoneRecognizer(PatternRecognizer):
         "call",
         "sms",
         "whatsapp",
+        "msisdn",
     ]
 
     def __init__(self) -> None:
@@ -91,6 +95,11 @@ class PhoneRecognizer(PatternRecognizer):
             return False
         if core.count("(") != core.count(")"):
             return False
+        if core.lstrip("(").startswith("0") and not core.startswith("00"):
+            # national format: 9+ digits and one separator style, so dates like 01.02.2024 12:30 are not phones
+            separators = {c for c in core if c in " .-"}
+            if len(digits) < 9 or len(separators) > 1:
+                return False
         return None  # keep the pattern's score: weak formats still need context
 
 
@@ -116,8 +125,8 @@ def _issuer_ok(digits: str) -> bool:
         return n == 15  # Amex
     if p4 in (2131, 1800):
         return n == 15  # JCB legacy
-    if 3528 <= p4 <= 3589 or 2200 <= p4 <= 2204:
-        return 16 <= n <= 19  # JCB, Mir
+    if p2 == 35 or 2200 <= p4 <= 2204:
+        return 16 <= n <= 19  # JCB (assigned 3528–3589; test generators use all of 35xx), Mir
     if 300 <= p3 <= 305 or p4 == 3095 or p2 in (36, 38, 39):
         return 14 <= n <= 19  # Diners
     if p2 == 50 or 56 <= p2 <= 69 or p4 == 604:

@@ -34,9 +34,7 @@ _ASSIGNED = (
     r"[A-Za-z0-9_\-./+=~]{12,}"
 )
 _BEARER = r"(?i:\b(?:bearer|basic)[ ]{1,3})\K[A-Za-z0-9_\-./+~]{12,}=*"
-_PASSWORD = (
-    r"(?i:\b(?:password|passwd|pwd|passphrase)(?:[\"']?[ ]{0,3}[:=][ ]{0,3}[\"']?|[ ]is[ ]))\K[^\s\"',;&]{4,128}"
-)
+_PASSWORD = r"(?i:\b(?:password|passwd|pwd|passphrase)(?:[\"']?[ ]{0,3}[:=][ ]{0,3}[\"']?|[ ]is[ ]))\K[^\s\"',;&()]{4,128}+(?!\()"
 
 
 def shannon_bits(text: str) -> float:
