@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from sidecar.quality.joins import PredictionRecord
 from sidecar.store.labels import LabelStore
 from sidecar.store.labels_memory import MemoryLabelStore
 from sidecar.store.labels_redis import RedisLabelStore
+from tests.fixtures.redis_server import free_port
 
 NOW = time.time()
 
@@ -261,10 +261,7 @@ async def test_segments_name_the_feature(serve: Serve) -> None:
 
 
 async def test_redis_down_answers_503(serve: Serve) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = Settings(store=StoreSettings(url=f"redis://127.0.0.1:{port}/0", timeout=0.3))
+    settings = Settings(store=StoreSettings(url=f"redis://127.0.0.1:{free_port()}/0", timeout=0.3))
     store = RedisLabelStore(settings)
     api = await serve(settings, store)
     status, body = await api.post({"request_id": "r1", "label": "cat"})
@@ -272,3 +269,17 @@ async def test_redis_down_answers_503(serve: Serve) -> None:
     status, body = await api.performance("?model=m")
     assert status == 503 and body["error"] == "store_unavailable"
     await store.close()
+
+
+async def test_label_posted_to_one_replica_scores_on_the_other(serve: Serve, redis_url: str) -> None:
+    settings = Settings(store=StoreSettings(url=redis_url, timeout=2.0))
+    stores = [RedisLabelStore(settings), RedisLabelStore(settings)]
+    one, two = await serve(settings, stores[0]), await serve(settings, stores[1])
+    await one.store.put_predictions([_pred(1, 2.0), _pred(2, 4.0)])
+    status, body = await two.post([{"request_id": "r1", "label": 3}, {"request_id": "r2", "label": 4}])
+    assert status == 200 and body["accepted"] == 2
+    status, perf = await one.performance()
+    assert status == 200 and perf["model"] == "m" and perf["n_labeled"] == 2
+    assert perf["metrics"] == {"mae": 0.5, "rmse": pytest.approx(0.5**0.5), "mape": pytest.approx(1 / 6), "r2": -1.0}
+    for store in stores:
+        await store.close()

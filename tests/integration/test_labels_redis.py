@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,53 +15,14 @@ from sidecar.quality.joins import PredictionRecord
 from sidecar.quality.metrics import performance_report
 from sidecar.store.labels import open_label_store
 from sidecar.store.labels_redis import RedisLabelStore
+from tests.fixtures.redis_server import RedisServer, free_port
 
 T0 = time.time()
-
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_redis(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    with redis.Redis(host="127.0.0.1", port=port) as client:
-        for _ in range(200):  # bounded wait for the server to accept commands
-            try:
-                client.ping()
-                return proc
-            except redis.ConnectionError:
-                time.sleep(0.025)
-    proc.kill()
-    pytest.fail("redis-server did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    # Local until tests/fixtures/redis_server.py provides the shared session fixture.
-    port = _free_port()
-    proc = _start_redis(port)
-    yield f"redis://127.0.0.1:{port}/0"
-    _stop(proc)
 
 
 @pytest.fixture
 def raw(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
-    client.flushall()
     yield client
     client.close()
 
@@ -178,7 +136,7 @@ async def test_batch_of_labels_uses_one_store_call_per_phase(replicas: tuple[Red
 async def test_redis_down_raises_store_unavailable() -> None:
     errors: list[str] = []
     store = open_label_store(
-        Settings(store=StoreSettings(url=f"redis://127.0.0.1:{_free_port()}/0", timeout=0.3)), on_error=errors.append
+        Settings(store=StoreSettings(url=f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)), on_error=errors.append
     )
     assert isinstance(store, RedisLabelStore)
     with pytest.raises(StoreUnavailable):
@@ -216,17 +174,15 @@ async def test_stalled_redis_times_out_as_unavailable() -> None:
         await server.wait_closed()
 
 
-async def test_recovers_after_an_outage() -> None:
-    port = _free_port()
-    proc = _start_redis(port)
-    store = RedisLabelStore(_settings(f"redis://127.0.0.1:{port}/0", horizon=3600.0))
+async def test_recovers_after_an_outage(own_redis_server: RedisServer) -> None:
+    store = RedisLabelStore(_settings(own_redis_server.url, horizon=3600.0))
     try:
         await store.put_predictions([_pred(1), _pred(2)])
-        _stop(proc)
+        own_redis_server.stop()
         with pytest.raises(StoreUnavailable):
             await store.put_labels([("r1", "cat")], now=T0)
         assert not store.health().healthy
-        proc = _start_redis(port)  # a fresh, empty Redis on the same address
+        own_redis_server.start()  # a fresh, empty Redis on the same address
         await store.put_predictions([_pred(3)])
         assert [o.status for o in await store.put_labels([("r3", "cat"), ("r1", "cat")], now=T0)] == [
             "ok",
@@ -235,4 +191,3 @@ async def test_recovers_after_an_outage() -> None:
         assert store.health().healthy and store.health().errors == 1
     finally:
         await store.close()
-        _stop(proc)
