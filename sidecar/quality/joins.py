@@ -67,7 +67,8 @@ def class_label(value: object) -> str | None:
     if isinstance(value, str):
         return value if 0 < len(value) <= MAX_LABEL_CHARS else None
     if isinstance(value, int):
-        return str(value)
+        text = str(value)
+        return text if len(text) <= MAX_LABEL_CHARS else None
     if isinstance(value, float) and math.isfinite(value):
         return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
     return None
@@ -83,7 +84,10 @@ def coerce_label(prediction: PredictionRecord, label: object) -> Target | None:
         return class_label(label)
     if isinstance(label, bool) or not isinstance(label, int | float):
         return None
-    value = float(label)
+    try:
+        value = float(label)
+    except OverflowError:  # a JSON integer beyond float range
+        return None
     return value if math.isfinite(value) else None
 
 

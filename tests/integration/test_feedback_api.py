@@ -166,6 +166,7 @@ async def test_single_item_errors_carry_a_status(serve: Serve) -> None:
         ({"request_id": "old", "label": "cat"}, 410, "expired"),
         ({"request_id": "r1", "label": "x"}, 422, "wrong_type"),
         ({"request_id": "r1", "label": float("inf")}, 422, "wrong_type"),
+        ({"request_id": "r1", "label": 10**400}, 422, "wrong_type"),
         ({"label": 1}, 400, "invalid_request_id"),
     ]:
         got_status, body = await api.post(None, raw=json.dumps(item).encode())

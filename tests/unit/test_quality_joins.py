@@ -111,6 +111,7 @@ def test_coerce_label_by_task() -> None:
     assert coerce_label(reg, 3) == 3.0 and coerce_label(reg, 2.5) == 2.5
     assert coerce_label(reg, "3") is None and coerce_label(reg, True) is None and coerce_label(reg, math.nan) is None
     assert coerce_label(clf, None) is None and coerce_label(clf, [1]) is None
+    assert coerce_label(reg, 10**400) is None and coerce_label(clf, 10**400) is None
 
 
 def test_valid_label_value() -> None:
