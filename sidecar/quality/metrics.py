@@ -10,6 +10,7 @@ R² is 1 for a perfect fit of constant labels and 0 for an imperfect one.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -121,8 +122,11 @@ def performance_report(joined: Sequence[JoinedRecord]) -> dict[str, Any]:
     rows = [r for r in joined if isinstance(r.prediction.predicted, str) == (task == "classification")]
     if not rows:
         return {"n_labeled": 0, "task": None, "metrics": {}}
-    body = _classification(rows) if task == "classification" else _regression(rows)
-    return {"n_labeled": len(rows), "task": task, **body, "segments": _segments(rows, task)}
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values overflow to inf: dropped below
+        body = _classification(rows) if task == "classification" else _regression(rows)
+        segments = _segments(rows, task)
+    body["metrics"] = {k: v for k, v in body["metrics"].items() if math.isfinite(v)}
+    return {"n_labeled": len(rows), "task": task, **body, "segments": segments}
 
 
 def gauge_scores(report: dict[str, Any]) -> dict[str, float]:
@@ -280,15 +284,16 @@ def _regression(rows: Sequence[JoinedRecord]) -> dict[str, Any]:
 
 def _summary(values: FloatArray) -> dict[str, float]:
     q = np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])
-    return {
-        "mean": float(np.mean(values)),
-        "std": float(np.std(values)),
-        "min": float(q[0]),
-        "p25": float(q[1]),
-        "p50": float(q[2]),
-        "p75": float(q[3]),
-        "max": float(q[4]),
+    summary = {
+        "mean": np.mean(values),
+        "std": np.std(values),
+        "min": q[0],
+        "p25": q[1],
+        "p50": q[2],
+        "p75": q[3],
+        "max": q[4],
     }
+    return {k: float(v) for k, v in summary.items() if np.isfinite(v)}
 
 
 def _segments(rows: Sequence[JoinedRecord], task: str) -> dict[str, Any]:

@@ -209,3 +209,10 @@ def test_performance_alerts_below_minimum_and_drop_from_reference() -> None:
     assert alerts[1].details["reference"] == 0.9 and alerts[0].time == 5.0
     assert performance_alerts("m", scores, None, min_score=0.0, max_drop=0.0, now=0.0) == []
     assert performance_alerts("m", {"mae": 100.0}, {"mae": 1.0}, min_score=0.5, max_drop=0.1, now=0.0) == []
+
+
+def test_overflowing_values_leave_out_what_is_not_finite() -> None:
+    report = performance_report(_joined([1e308, -1e308], [-1e308, 1e308]))
+    assert "mae" not in report["metrics"] and "rmse" not in report["metrics"]
+    assert report["n_labeled"] == 2
+    json.dumps(report, allow_nan=False)
