@@ -1,4 +1,4 @@
-"""Redis label store shared by replicas (store layer; the only label code that imports redis).
+"""Redis label store shared by replicas (store layer; client and error mapping from redis_client).
 
 Keys (every one carries a TTL, so Redis memory is bounded by traffic × horizon):
 
@@ -21,16 +21,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from ..config import Settings
-from ..errors import StoreError, StoreUnavailable
+from ..errors import StoreError
 from ..quality.joins import JoinedRecord, PredictionRecord, Target, coerce_label
 from .labels import LabelOutcome, LabelStatus, LabelStoreHealth
+from .redis_client import Calls, Client, make_client
 
 T = TypeVar("T")
 
@@ -130,26 +125,16 @@ def _decode_window(blobs: Sequence[bytes]) -> list[JoinedRecord]:
     return records
 
 
-def _client(url: str, timeout: float) -> Any:
-    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    if "+cluster://" in url:
-        return RedisCluster.from_url(url.replace("+cluster://", "://", 1), **options)
-    return aioredis.Redis.from_url(url, **options)
-
-
 class RedisLabelStore:
     """``LabelStore`` in Redis; every call is bounded by ``store.timeout`` and maps redis errors."""
 
     def __init__(
-        self, settings: Settings, *, client: Any = None, on_error: Callable[[str], None] | None = None
+        self, settings: Settings, *, client: Client | None = None, on_error: Callable[[str], None] | None = None
     ) -> None:
         self._labels = settings.labels
-        self._timeout = settings.store.timeout
-        self._redis = client if client is not None else _client(settings.store.url, self._timeout)
+        self._redis = client if client is not None else make_client(settings.store.url, timeout=settings.store.timeout)
+        self._calls = Calls(settings.store.timeout)
         self._on_error = on_error
-        self._healthy = True
-        self._errors = 0
-        self._last_error = ""
 
     async def put_predictions(self, records: Sequence[PredictionRecord], *, now: float | None = None) -> None:
         if not records:
@@ -235,41 +220,42 @@ class RedisLabelStore:
 
     async def window(self, model: str) -> list[JoinedRecord]:
         _, joined_key = _window_keys(model)
-        raw: dict[bytes, bytes] = await self._call("window", lambda: self._redis.hgetall(joined_key))
+
+        async def read() -> list[bytes]:
+            raw = await self._redis.hgetall(joined_key)
+            return [v for v in raw.values() if isinstance(v, bytes)]
+
+        blobs = await self._call("window", read)
         # Decoding a full window (10k JSON documents) takes milliseconds: keep it off the event loop.
-        blobs = list(raw.values())
         records = await asyncio.to_thread(_decode_window, blobs) if len(blobs) > 256 else _decode_window(blobs)
         return records[-self._labels.window :]
 
     async def models(self) -> list[str]:
         since = time.time() - self._labels.horizon
-        names: list[bytes] = await self._call("models", lambda: self._redis.zrangebyscore(_MODELS_KEY, since, "+inf"))
-        return sorted(n.decode() for n in names)
+
+        async def read() -> list[str]:
+            names = await self._redis.zrangebyscore(_MODELS_KEY, since, "+inf")
+            return [n.decode() for n in names if isinstance(n, bytes)]
+
+        return sorted(await self._call("models", read))
 
     def health(self) -> LabelStoreHealth:
+        calls = self._calls
         return LabelStoreHealth(
-            backend="redis", healthy=self._healthy, errors=self._errors, last_error=self._last_error
+            backend="redis",
+            healthy=calls.healthy or not calls.errors,  # healthy until a call has failed
+            errors=sum(calls.errors.values()),
+            last_error=calls.last_error or "",
         )
 
     async def close(self) -> None:
         await self._redis.aclose()
 
     async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """One bounded Redis call; failures become StoreUnavailable/StoreError (in redis_client)."""
         try:
-            async with asyncio.timeout(self._timeout):
-                result = await fn()
-        except (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError) as exc:
-            self._failed(op, exc)
-            raise StoreUnavailable(f"label store unavailable during {op} ({type(exc).__name__})") from exc
-        except RedisError as exc:
-            self._failed(op, exc)
-            raise StoreError(f"label store failed during {op} ({type(exc).__name__})") from exc
-        self._healthy = True
-        return result
-
-    def _failed(self, op: str, exc: BaseException) -> None:
-        self._healthy = False
-        self._errors += 1
-        self._last_error = type(exc).__name__
-        if self._on_error is not None:
-            self._on_error(op)
+            return await self._calls.run(f"labels.{op}", fn)
+        except StoreError:
+            if self._on_error is not None:
+                self._on_error(op)
+            raise
