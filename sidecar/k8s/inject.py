@@ -8,9 +8,8 @@ reverses it exactly, Services included: the original ``targetPort``s are kept in
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from .. import __version__
 from ..errors import ManifestError
@@ -30,8 +29,9 @@ from .container import (
     tmp_volume,
 )
 from .manifests import APPS_KINDS, JOB_KINDS, UNSUPPORTED_KINDS, pod_template, walk, workload_identity
+from .services import ORIGINAL_TARGET_PORTS, RouteTarget, namespace_of, patch_note, route_service, unroute_service
 
-ORIGINAL_TARGET_PORTS: Final = PREFIX + "original-target-ports"
+__all__ = ["ORIGINAL_TARGET_PORTS", "InjectOptions", "InjectResult", "inject", "uninject"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +48,9 @@ class InjectResult:
     changed: tuple[str, ...] = field(default=())  # "Kind/name" of every object that changed
 
 
-@dataclass(slots=True)
-class _Injected:
-    ref: str
-    namespace: str
-    labels: dict[str, Any]
-    port: int
-    port_names: frozenset[str]
-    routed: bool = False
-
-
-def _namespace(doc: dict[str, Any]) -> str:
-    return str((doc.get("metadata") or {}).get("namespace") or "")
+def _ref(doc: dict[str, Any]) -> str:
+    metadata = doc.get("metadata") or {}
+    return f"{doc['kind']}/{metadata.get('name') or metadata.get('generateName') or '?'}"
 
 
 def _annotations_of(doc: dict[str, Any], template: dict[str, Any]) -> dict[str, str]:
@@ -138,7 +129,7 @@ def _remove(template: dict[str, Any]) -> bool:
     return found
 
 
-def _add(doc: dict[str, Any], template: dict[str, Any], ref: str, options: InjectOptions) -> _Injected:
+def _add(doc: dict[str, Any], template: dict[str, Any], ref: str, options: InjectOptions) -> RouteTarget:
     spec = template["spec"]
     if spec.get("hostNetwork"):
         raise ManifestError(f"{ref} uses hostNetwork; the sidecar's ports would collide on the node")
@@ -163,69 +154,7 @@ def _add(doc: dict[str, Any], template: dict[str, Any], ref: str, options: Injec
     metadata = template.setdefault("metadata", {})
     metadata.setdefault("annotations", {})[INJECTED] = __version__
     labels = dict(metadata.get("labels") or {})
-    return _Injected(ref, _namespace(doc), labels, port, names)
-
-
-def _route_service(service: dict[str, Any], workloads: list[_Injected], ref: str) -> bool:
-    """Point the Service's ports that reach the model at the sidecar; True when it changed."""
-    spec = service.get("spec") or {}
-    selector = spec.get("selector")
-    annotations = (service.get("metadata") or {}).get("annotations") or {}
-    if not isinstance(selector, dict) or not selector:
-        return False
-    originals: dict[str, Any] = {}
-    for workload in workloads:
-        if workload.namespace != _namespace(service) or any(workload.labels.get(k) != v for k, v in selector.items()):
-            continue
-        if ORIGINAL_TARGET_PORTS in annotations:  # routed by an earlier run
-            workload.routed = True
-            continue
-        for index, port in enumerate(spec.get("ports") or []):
-            if not isinstance(port, dict):
-                raise ManifestError(f"{ref}: spec.ports entries must be mappings")
-            target = port.get("targetPort", port.get("port"))
-            if target == workload.port or (isinstance(target, str) and target in workload.port_names):
-                originals[str(index)] = port.get("targetPort")
-                port["targetPort"] = PROXY_PORT  # numeric: named ports of native sidecars resolve only from 1.32
-                workload.routed = True
-    if not originals:
-        return False
-    metadata = service.setdefault("metadata", {})
-    metadata.setdefault("annotations", {})[ORIGINAL_TARGET_PORTS] = json.dumps(originals, sort_keys=True)
-    return True
-
-
-def _unroute_service(service: dict[str, Any], ref: str) -> bool:
-    metadata = service.get("metadata") or {}
-    annotations = metadata.get("annotations") or {}
-    if ORIGINAL_TARGET_PORTS not in annotations:
-        return False
-    try:
-        originals = json.loads(annotations[ORIGINAL_TARGET_PORTS])
-        ports = service["spec"]["ports"]
-        for index, original in originals.items():
-            if original is None:
-                ports[int(index)].pop("targetPort", None)
-            else:
-                ports[int(index)]["targetPort"] = original
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise ManifestError(
-            f"{ref}: annotation {ORIGINAL_TARGET_PORTS} is damaged; restore targetPort by hand"
-        ) from exc
-    del annotations[ORIGINAL_TARGET_PORTS]
-    if not annotations:
-        del metadata["annotations"]
-    return True
-
-
-def _patch_note(workload: _Injected) -> str:
-    namespace = f" -n {workload.namespace}" if workload.namespace else ""
-    patch = json.dumps([{"op": "replace", "path": "/spec/ports/0/targetPort", "value": PROXY_PORT}])
-    return (
-        f"{workload.ref}: no Service in the input selects it; route traffic through the sidecar by pointing the "
-        f"Service port that targets {workload.port} at {PROXY_PORT} (adjust the port index):\n"
-        f"  kubectl patch service SERVICE{namespace} --type=json -p '{patch}'"
-    )
+    return RouteTarget(ref, namespace_of(doc), labels, port, names)
 
 
 def inject(docs: list[dict[str, Any]], options: InjectOptions | None = None) -> InjectResult:
@@ -234,14 +163,10 @@ def inject(docs: list[dict[str, Any]], options: InjectOptions | None = None) -> 
     out = copy.deepcopy(docs)
     notes: list[str] = []
     changed: list[str] = []
-    injected: list[_Injected] = []
+    injected: list[RouteTarget] = []
     services: list[tuple[dict[str, Any], str]] = []
     for doc, _where in walk(out):
-        kind, name = (
-            doc["kind"],
-            (doc.get("metadata") or {}).get("name") or (doc.get("metadata") or {}).get("generateName") or "?",
-        )
-        ref = f"{kind}/{name}"
+        kind, ref = doc["kind"], _ref(doc)
         if kind == "Service":
             services.append((doc, ref))
             continue
@@ -273,9 +198,9 @@ def inject(docs: list[dict[str, Any]], options: InjectOptions | None = None) -> 
         if template != before:
             changed.append(ref)
     for service, ref in services:
-        if _route_service(service, injected, ref):
+        if route_service(service, injected, ref):
             changed.append(ref)
-    notes.extend(_patch_note(w) for w in injected if not w.routed)
+    notes.extend(patch_note(w) for w in injected if not w.routed)
     return InjectResult(out, tuple(notes), tuple(changed))
 
 
@@ -284,10 +209,9 @@ def uninject(docs: list[dict[str, Any]]) -> InjectResult:
     out = copy.deepcopy(docs)
     changed: list[str] = []
     for doc, _where in walk(out):
-        kind, name = doc["kind"], (doc.get("metadata") or {}).get("name") or "?"
-        ref = f"{kind}/{name}"
+        kind, ref = doc["kind"], _ref(doc)
         if kind == "Service":
-            if _unroute_service(doc, ref):
+            if unroute_service(doc, ref):
                 changed.append(ref)
         elif (kind in APPS_KINDS | JOB_KINDS or kind == "Pod") and _remove(pod_template(doc, ref)):
             changed.append(ref)

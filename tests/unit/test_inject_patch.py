@@ -46,13 +46,13 @@ def test_type_changes_are_replaced() -> None:
     assert diff({"a": 1}, {"a": True}) == [{"op": "replace", "path": "/a", "value": True}]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(old=st.dictionaries(_keys, _json, max_size=4), new=st.dictionaries(_keys, _json, max_size=4))
 def test_applying_the_diff_yields_the_target(old: dict[str, Any], new: dict[str, Any]) -> None:
     assert jsonpatch.apply_patch(old, diff(old, new)) == new
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(base=st.lists(_json, max_size=5), inserted=st.lists(_json, min_size=1, max_size=3), at=st.integers(0, 5))
 def test_list_insertions_stay_insertions(base: list[Any], inserted: list[Any], at: int) -> None:
     at = min(at, len(base))
