@@ -115,7 +115,15 @@ def _start_redis() -> tuple[subprocess.Popen[bytes] | None, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
+def _cpu_probe() -> None:
+    # The same pure-Python loop on every run, so figures from a busy machine can be compared.
+    t0 = time.perf_counter()
+    sum(range(10_000_000))
+    print(f"cpu probe sum(range(10M)): {(time.perf_counter() - t0) * 1e3:.0f} ms")
+
+
 async def _run(args: argparse.Namespace, url: str) -> None:
+    _cpu_probe()
     labels = LabelSettings(window=args.window, max_predictions=max(args.n, 1))
     await _throughput("memory", MemoryLabelStore(labels), args.n, args.batch)
     if url:

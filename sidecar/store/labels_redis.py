@@ -30,6 +30,7 @@ from .redis_client import Calls, Client, make_client
 T = TypeVar("T")
 
 MAX_MODELS = 256
+_SCAN_COUNT = 2000
 _MODELS_KEY = "sidecar:label-models"
 
 # Sets the label only while the prediction exists, expiring with it.  Returns 1 (new label),
@@ -72,40 +73,39 @@ def _window_keys(model: str) -> tuple[str, str]:
     return f"sidecar:{{{model}}}:labelled", f"sidecar:{{{model}}}:joined"
 
 
-def _encode_prediction(r: PredictionRecord) -> dict[str, Any]:
-    return {
-        "i": r.request_id,
-        "m": r.model,
-        "t": r.time,
-        "y": r.predicted,
-        "p": r.probabilities,
-        "s": r.segment,
-        "c": r.client_key,
-        "f": r.confidence,
-    }
+_FORMAT = 1  # first element of every stored array; bump when the layout changes
 
 
-def _decode_prediction(d: dict[str, Any]) -> PredictionRecord:
-    predicted = d["y"]
-    if not isinstance(predicted, str):
-        predicted = float(predicted)
+def _encode_prediction(r: PredictionRecord) -> list[Any]:
+    # Arrays, not objects: a full window is parsed at once and field names would double its size.
+    return [_FORMAT, r.request_id, r.model, r.time, r.predicted, r.probabilities, r.segment, r.client_key, r.confidence]
+
+
+def _decode_prediction(d: Any) -> PredictionRecord:
+    version, request_id, model, t, predicted, probabilities, segment, client_key, confidence = d[:9]
+    if version != _FORMAT:
+        raise ValueError("unknown record format")
     return PredictionRecord(
-        request_id=str(d["i"]),
-        model=str(d["m"]),
-        time=float(d["t"]),
-        predicted=predicted,
-        probabilities=d.get("p"),
-        segment=d.get("s"),
-        client_key=str(d.get("c") or ""),
-        confidence=d.get("f"),
+        request_id=str(request_id),
+        model=str(model),
+        time=float(t),
+        predicted=predicted if isinstance(predicted, str) else float(predicted),
+        probabilities=probabilities,
+        segment=segment,
+        client_key=str(client_key or ""),
+        confidence=confidence,
     )
+
+
+def _encode_joined(record: PredictionRecord, label: Target, label_time: float) -> str:
+    return json.dumps([*_encode_prediction(record), label, label_time], separators=(",", ":"))
 
 
 def _joined_from(d: Any) -> JoinedRecord | None:
     try:
-        label: Target = d["l"] if isinstance(d["l"], str) else float(d["l"])
-        return JoinedRecord(_decode_prediction(d["r"]), label, float(d["lt"]))
-    except (ValueError, KeyError, TypeError):
+        label, label_time = d[9], d[10]
+        return JoinedRecord(_decode_prediction(d), label if isinstance(label, str) else float(label), float(label_time))
+    except (ValueError, KeyError, TypeError, IndexError):
         return None  # written by an incompatible version: skipped rather than fatal
 
 
@@ -193,7 +193,7 @@ class RedisLabelStore:
             return LabelOutcome(request_id, "unknown_id"), None, None
         try:
             record = _decode_prediction(json.loads(blob))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, IndexError):
             return LabelOutcome(request_id, "unknown_id"), None, None
         if now - record.time > self._labels.horizon:
             return LabelOutcome(request_id, "expired", record.model), None, None
@@ -207,10 +207,7 @@ class RedisLabelStore:
         per_model: dict[str, list[str | float]] = {}
         for _, record, label in writes:
             pipe.eval(_SET_LABEL, 2, _pred_key(record.request_id), _label_key(record.request_id), json.dumps(label))
-            joined = {"r": _encode_prediction(record), "l": label, "lt": now}
-            per_model.setdefault(record.model, []).extend(
-                [record.request_id, now, json.dumps(joined, separators=(",", ":"))]
-            )
+            per_model.setdefault(record.model, []).extend([record.request_id, now, _encode_joined(record, label, now)])
         ttl_ms = int(self._labels.horizon * 1000)
         for model, args in per_model.items():
             pipe.eval(_ADD_JOINED, 2, *_window_keys(model), self._labels.window, ttl_ms, *args)
@@ -221,11 +218,20 @@ class RedisLabelStore:
     async def window(self, model: str) -> list[JoinedRecord]:
         _, joined_key = _window_keys(model)
 
-        async def read() -> list[bytes]:
-            raw = await self._redis.hgetall(joined_key)
-            return [v for v in raw.values() if isinstance(v, bytes)]
+        # HSCAN in chunks: each round trip stays well inside the store timeout even for a 10k window.
+        entries: dict[Any, bytes] = {}
+        cursor = 0
 
-        blobs = await self._call("window", read)
+        async def scan() -> tuple[int, dict[Any, Any]]:
+            next_cursor, chunk = await self._redis.hscan(joined_key, cursor, count=_SCAN_COUNT)
+            return int(next_cursor), chunk if isinstance(chunk, dict) else {}
+
+        for _ in range(4 * self._labels.window // _SCAN_COUNT + 16):  # bounded; HSCAN ends far sooner
+            cursor, chunk = await self._call("window", scan)
+            entries.update((k, v) for k, v in chunk.items() if isinstance(v, bytes))  # keys dedupe rescans
+            if cursor == 0:
+                break
+        blobs = list(entries.values())
         # Decoding a full window (10k JSON documents) takes milliseconds: keep it off the event loop.
         records = await asyncio.to_thread(_decode_window, blobs) if len(blobs) > 256 else _decode_window(blobs)
         return records[-self._labels.window :]
