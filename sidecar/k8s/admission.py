@@ -12,7 +12,7 @@ from collections.abc import Collection
 from typing import Any, Final
 
 from ..errors import ManifestError
-from .container import PREFIX
+from .container import CONTAINER_NAME, INJECTED, PREFIX
 from .inject import InjectOptions, inject
 from .patch import diff
 
@@ -45,6 +45,13 @@ def _opted_out(pod: dict[str, Any]) -> bool:
     return any(str(flag).strip().lower() == "false" for flag in flags if flag is not None)
 
 
+def _already_injected(pod: dict[str, Any]) -> bool:
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    spec = pod.get("spec") or {}
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    return INJECTED in annotations or any(isinstance(c, dict) and c.get("name") == CONTAINER_NAME for c in containers)
+
+
 def admit(review: Any, options: InjectOptions, skip_namespaces: Collection[str]) -> tuple[dict[str, Any], str]:
     """(response review, outcome).  Raises ManifestError only for a malformed review (answer 400)."""
     request = _request(review)
@@ -68,6 +75,8 @@ def admit(review: Any, options: InjectOptions, skip_namespaces: Collection[str])
         return _response(uid), "skipped"
     if _opted_out(pod):
         return _response(uid), "opted_out"
+    if _already_injected(pod):  # e.g. from a template `sidecar inject` wrote: its choices stand
+        return _response(uid), "unchanged"
     try:
         injected = inject([pod], options).docs[0]
     except ManifestError as exc:

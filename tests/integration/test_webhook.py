@@ -183,8 +183,16 @@ def _patched(pod: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-async def test_pod_create_is_patched_to_exactly_what_inject_produces(webhook: _Client) -> None:
-    pod = _pod()
+def _busy_pod() -> dict[str, Any]:
+    pod = _pod(**{"model-sidecar.io/sample-rate": "0.5", "a~b/c": "escaped"})
+    pod["spec"]["initContainers"] = [{"name": "fetch", "image": "busybox:1.36", "command": ["true"]}]
+    pod["spec"]["volumes"] = [{"name": "weights", "emptyDir": {}}]
+    return pod
+
+
+@pytest.mark.parametrize("make", [_pod, _busy_pod], ids=["bare", "with-init-volumes-annotations"])
+async def test_pod_create_is_patched_to_exactly_what_inject_produces(webhook: _Client, make: Any) -> None:
+    pod = make()
     response = await webhook.review(pod)
     patched = _patched(pod, response)
     expected = inject([pod], InjectOptions(image="ghcr.io/model-sidecar/model-sidecar:test")).docs[0]
@@ -200,10 +208,12 @@ async def test_pod_create_is_patched_to_exactly_what_inject_produces(webhook: _C
         kubernetes_validate.validate(patched, version, strict=True)
 
 
-async def test_an_injected_pod_is_not_patched_again(webhook: _Client) -> None:
-    pod = inject([_pod()], InjectOptions(image="ghcr.io/model-sidecar/model-sidecar:test")).docs[0]
+@pytest.mark.parametrize("image", ["ghcr.io/model-sidecar/model-sidecar:test", "registry.local/pinned:1"])
+async def test_an_injected_pod_is_not_patched_again(webhook: _Client, image: str) -> None:
+    pod = inject([_pod()], InjectOptions(image=image)).docs[0]  # e.g. a template `sidecar inject` wrote
     response = await webhook.review(pod)
     assert "patch" not in response
+    assert 'sidecar_webhook_reviews_total{outcome="unchanged"} 1.0' in await webhook.metrics()
 
 
 @pytest.mark.parametrize("where", ["annotations", "labels"])
