@@ -47,6 +47,8 @@ _ORDER = {r: i for i, r in enumerate(ALL_REASONS)}
 
 def ordered(reasons: set[str] | frozenset[str]) -> tuple[str, ...]:
     """Reasons as a tuple in declaration order, so equal sets always read the same."""
+    if not reasons:
+        return ()
     return tuple(str(r) for r in sorted(reasons, key=_ORDER.__getitem__))
 
 
