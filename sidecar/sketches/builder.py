@@ -421,9 +421,11 @@ class ProfileBuilder:
         """Start a new accumulation; scales, vocabularies, kinds and warm-up reservoirs carry over."""
         self._reset_accumulators()
 
-    def take(self) -> Profile:
-        """``build`` (decided features only) then ``reset``: the delta since the last take."""
-        profile = self.build(provisional=False)
+    def take(self, *, decide: bool = False) -> Profile:
+        """``build`` (decided features only, or all with ``decide``) then ``reset``: the delta since the
+        last take.  Stores pass ``decide=True`` when a time bucket closes, so warm-up values are counted
+        in the bucket they arrived in (the log-bucket mapping hardly depends on the scale's quality)."""
+        profile = self.build(decide=decide, provisional=False)
         self.reset()
         return profile
 

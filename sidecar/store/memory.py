@@ -67,7 +67,7 @@ class MemorySketchStore:
 
     def _roll(self, state: _Model, bucket: int) -> None:
         if bucket > state.bucket:
-            closed = state.builder.take()
+            closed = state.builder.take(decide=True)
             if closed.n:
                 state.closed.append((state.bucket, closed))
             state.bucket = bucket

@@ -19,7 +19,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import StoreError, StoreUnavailable
@@ -54,7 +54,7 @@ class Script:
 
 
 def is_noscript(result: object) -> bool:
-    return isinstance(result, RedisError) and "NOSCRIPT" in str(result)
+    return isinstance(result, NoScriptError)  # Redis restarted (or flushed scripts): load and re-send
 
 
 def describe(exc: BaseException) -> str:

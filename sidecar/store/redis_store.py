@@ -148,6 +148,8 @@ class RedisSketchStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for state in self._models.values():
+            self._collect(state, closing=True)  # features still warming up are sketched now
         with contextlib.suppress(StoreError):
             await self.flush()  # last delta out, best effort
         with contextlib.suppress(Exception):
@@ -191,10 +193,10 @@ class RedisSketchStore:
         builder.dropped_features = dropped
         return builder
 
-    def _collect(self, state: _Model) -> None:
-        """Move the builder's delta into the backlog of its bucket."""
+    def _collect(self, state: _Model, *, closing: bool = False) -> None:
+        """Move the builder's delta into the backlog of its bucket (``closing``: the bucket ends)."""
         members = state.builder.take_distinct()
-        delta = state.builder.take()
+        delta = state.builder.take(decide=closing)
         if delta.n or delta.numeric or delta.categorical:
             state.unflushed.setdefault(state.bucket, _Delta()).absorb(delta, members)
 
@@ -207,7 +209,7 @@ class RedisSketchStore:
                     self._dropped_models += 1
                     continue
                 if bucket != state.bucket:
-                    self._collect(state)
+                    self._collect(state, closing=True)
                     state.bucket = bucket
                 state.builder.add((record,))
         except Exception:  # never raise into the capture consumer; counted in health()
@@ -239,11 +241,16 @@ class RedisSketchStore:
             await self._flush_locked()
 
     async def _flush_locked(self) -> None:
+        if await self._flush_once():
+            await self._flush_once()  # deltas rejected for an old token go out again, to the new one
+
+    async def _flush_once(self) -> bool:
+        """One pipelined round trip; True when some delta was redirected and should be re-sent."""
         for state in self._models.values():
             self._collect(state)
         self._bound_backlog()
         if not self._models:
-            return
+            return False
         started = time.perf_counter()
         pipe = self._client.pipeline(transaction=False)
         ops: list[tuple[str, str, Any]] = []
@@ -262,7 +269,7 @@ class RedisSketchStore:
                         keys.hll_key(model, key, token.epoch, bucket),
                         *args,
                     )
-                    ops.append(("apply", model, (bucket, key)))
+                    ops.append(("apply", model, (bucket, key, token)))
             new = {k: v for k, v in state.builder.kinds.items() if k not in state.indexed}
             if new:
                 pipe.hset(keys.features_key(model), mapping={keys.feature_field(k): v for k, v in new.items()})
@@ -280,9 +287,10 @@ class RedisSketchStore:
         pipe.expire(keys.MODELS_KEY, STATE_TTL)
         ops.append(("expire", "", None))
         results = await self._calls.run("flush", lambda: pipe.execute(raise_on_error=False))
-        await self._absorb_results(ops, results)
+        redirected = await self._absorb_results(ops, results)
         self._flushes += 1
         self._last_flush = {"commands": len(ops), "bytes": sent_bytes, "seconds": time.perf_counter() - started}
+        return redirected
 
     def _delta_calls(self, state: _Model, delta: _Delta) -> list[tuple[FeatureKey, Fields, Token]]:
         calls: list[tuple[FeatureKey, Fields, Token]] = []
@@ -301,8 +309,8 @@ class RedisSketchStore:
                 calls.append((MOMENTS, moments_fields(delta.rows, delta.start, delta.end, delta.moments), known))
         return calls
 
-    async def _absorb_results(self, ops: list[tuple[str, str, Any]], results: list[Any]) -> None:
-        load_scripts = False
+    async def _absorb_results(self, ops: list[tuple[str, str, Any]], results: list[Any]) -> bool:
+        load_scripts = redirected = False
         refs: dict[str, int] = {}
         for (op, model, arg), result in zip(ops, results, strict=True):
             state = self._models.get(model)
@@ -315,14 +323,15 @@ class RedisSketchStore:
             if state is None:
                 continue
             if op == "apply":
-                bucket, key = arg
-                self._applied(state, bucket, key, result)
+                bucket, key, token = arg
+                redirected = not self._applied(state, bucket, key, token, result) or redirected
             elif op == "index":
                 state.indexed.update(arg)
             elif op == "ref":
                 refs[model] = int(result or 0)
             elif op == "state" and result is not None:
                 self._learn(state, arg, Token.decode(result))
+                redirected = True  # a reservoir was replayed onto the shared scale: send it now
         if load_scripts:
             await self._load_scripts()
         for model, version in refs.items():
@@ -332,12 +341,15 @@ class RedisSketchStore:
         for state in self._models.values():
             if MOMENTS not in state.tokens and state.builder.moments_basis is None:
                 state.builder.decide_moments_basis()  # nobody decided yet: propose ours next flush
+        return redirected or load_scripts
 
-    def _applied(self, state: _Model, bucket: int, key: FeatureKey, result: Any) -> None:
+    def _applied(self, state: _Model, bucket: int, key: FeatureKey, sent: Token, result: Any) -> bool:
+        """Settle one apply result; False when it was rejected (the delta stays for a re-send)."""
         delta = state.unflushed.get(bucket)
         if delta is None:
-            return
+            return True
         if result == 1:
+            state.tokens.setdefault(key, sent)
             if key == MOMENTS:
                 delta.rows, delta.moments = 0, None
                 delta.start, delta.end = math.inf, -math.inf
@@ -347,7 +359,7 @@ class RedisSketchStore:
                 delta.members.pop(key, None)
             if delta.empty():
                 state.unflushed.pop(bucket, None)
-            return
+            return True
         # Rejected: another replica decided this feature's state; adopt it and re-send next flush.
         token = Token.decode(result)
         self._learn(state, key, token)
@@ -362,6 +374,7 @@ class RedisSketchStore:
                 delta.moments = None  # moments over another feature set cannot be translated
             elif list(delta.moments.shift) != shift:
                 delta.moments = delta.moments.reshifted(shift)
+        return False
 
     def _learn(self, state: _Model, key: FeatureKey, token: Token) -> None:
         state.tokens[key] = token
