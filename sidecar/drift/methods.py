@@ -50,7 +50,11 @@ class DriftTest(Protocol):
 
 
 class KolmogorovSmirnovTest:
-    """KS on the histograms' CDFs, Wasserstein/σ as the gated effect; PSI and JS on decile bins."""
+    """KS on the histograms' CDFs; PSI and JS on reference-decile bins.
+
+    ``effect_size`` is Wasserstein-1 / reference σ; the gate compares ``extra["effect_corrected"]``,
+    the same with its sampling-noise floor subtracted, with ``wasserstein_threshold``.
+    """
 
     name = "ks"
     family = "numeric"
@@ -58,19 +62,28 @@ class KolmogorovSmirnovTest:
     def compare(self, reference: NumericSketch, current: NumericSketch) -> Outcome:
         n, m = int(reference.count), int(current.count)
         if n == 0 or m == 0:
-            return _empty(n, m, ("psi", "js", "wasserstein_sigma"))
-        grid = np.union1d(reference.histogram()[0], current.histogram()[0]).astype(np.float64)
-        f_ref = np.asarray(reference.cdf(grid), dtype=np.float64)
-        f_cur = np.asarray(current.cdf(grid), dtype=np.float64)
-        d = stats.ks_statistic(f_ref, f_cur)
-        # Both CDFs are 0 just below the smaller minimum: start the integral there.
-        low = min(float(reference.min), float(current.min), float(grid[0]))
-        w = stats.wasserstein_from_cdfs(
-            np.concatenate(([low], grid)), np.concatenate(([0.0], f_ref)), np.concatenate(([0.0], f_cur))
-        )
+            return _empty(n, m, ("psi", "js", "wasserstein_sigma", "effect_corrected"))
+        ref_x, ref_f = _breakpoints(reference)
+        cur_x, cur_f = _breakpoints(current)
+        grid = np.union1d(ref_x, cur_x)
+        # Each CDF is piecewise linear between its own breakpoints (exact at bucket edges, linear
+        # inside a bucket, as NumericSketch.cdf) and may jump (a point mass at min, a constant
+        # feature), so both the value at a grid point and the left limit just below it are needed.
+        r_at, r_below = _cdf_on(grid, ref_x, ref_f)
+        c_at, c_below = _cdf_on(grid, cur_x, cur_f)
+        d = stats.ks_statistic(r_at, c_at)
+        if r_below is not r_at or c_below is not c_at:
+            d = max(d, stats.ks_statistic(r_below, c_below))
+        w = stats.wasserstein_from_cdfs(grid, r_at, c_at, f_ref_below=r_below, f_cur_below=c_below)
+        f_ref, f_cur = r_at, c_at
         cuts_idx = np.searchsorted(grid, stats.quantile_cuts(grid, f_ref))
         p_ref = stats.bin_shares(f_ref[cuts_idx])
         p_cur = stats.bin_shares(f_cur[cuts_idx])
+        # Sampling noise alone gives E[W1] ≈ √(2/π·(1/n+1/m))·∫√(F(1−F))dx (Brownian-bridge limit of
+        # the CDF gap); at a few hundred samples that is half the threshold, so the gate uses W
+        # with this floor removed. For a real shift W ≈ shift + (much less than the floor).
+        spread = stats.wasserstein_from_cdfs(grid, np.sqrt(r_at * (1.0 - r_at)), np.zeros_like(r_at))
+        floor = math.sqrt(2.0 / math.pi * (1.0 / n + 1.0 / m)) * spread
         w_sigma = _sigma_scaled(w, reference, current)
         return Outcome(
             statistic=d,
@@ -78,19 +91,24 @@ class KolmogorovSmirnovTest:
             effect_size=w_sigma,
             n_reference=n,
             n_current=m,
-            extra={"psi": stats.psi(p_ref, p_cur), "js": stats.js_distance(p_ref, p_cur), "wasserstein_sigma": w_sigma},
+            extra={
+                "psi": stats.psi(p_ref, p_cur),
+                "js": stats.js_distance(p_ref, p_cur),
+                "wasserstein_sigma": w_sigma,
+                "effect_corrected": _sigma_scaled(max(w - floor, 0.0), reference, current),
+            },
         )
 
     def effect_passes(self, outcome: Outcome, settings: DriftSettings) -> bool:
-        return outcome.effect_size >= settings.wasserstein_threshold
+        return outcome.extra.get("effect_corrected", math.nan) >= settings.wasserstein_threshold
 
 
 class ChiSquareTest:
     """Chi-square homogeneity on the 2×K table over the reference's categories (+ ``__other__``).
 
-    The effect gate passes when the *bias-corrected* PSI ≥ psi_threshold OR the bias-corrected JS
-    distance ≥ js_threshold; ``effect_size`` is that corrected JS distance (``extra`` keeps the
-    plain PSI and JS). Why corrected: with K categories both estimates are inflated by sampling
+    ``effect_size`` is the JS distance. The effect gate passes when the *bias-corrected* PSI ≥
+    psi_threshold OR the bias-corrected JS distance (``extra["effect_corrected"]``) ≥ js_threshold.
+    Why corrected: with K categories both estimates are inflated by sampling
     noise alone — E[JSD] ≈ (K−1)/(8·n_eff) nats, E[PSI] ≈ (K−1)(1/n + 1/m) — which at 2,000 samples is
     as large as the thresholds themselves, so the plain values would not filter noise. Why OR: a
     10-point share shift in one category has PSI ≈ 0.05–0.08 (below 0.1) but JS ≈ 0.09.
@@ -103,7 +121,7 @@ class ChiSquareTest:
         ref_counts, cur_counts = _aligned_counts(reference.frequencies(), current.frequencies())
         n, m = int(ref_counts.sum()), int(cur_counts.sum())
         if n == 0 or m == 0:
-            return _empty(n, m, ("psi", "js"))
+            return _empty(n, m, ("psi", "js", "psi_corrected", "effect_corrected"))
         js = stats.js_distance(ref_counts, cur_counts)
         psi = stats.psi(ref_counts, cur_counts)
         statistic, p_value, dof = stats.chi2_homogeneity(*stats.merge_sparse(ref_counts, cur_counts))
@@ -115,15 +133,22 @@ class ChiSquareTest:
         return Outcome(
             statistic=statistic,
             p_value=p_value,
-            effect_size=math.sqrt(jsd),
+            effect_size=js,
             n_reference=n,
             n_current=m,
-            extra={"psi": psi, "js": js, "psi_corrected": psi_corrected, "dof": float(dof)},
+            extra={
+                "psi": psi,
+                "js": js,
+                "psi_corrected": psi_corrected,
+                "effect_corrected": math.sqrt(jsd),
+                "dof": float(dof),
+            },
         )
 
     def effect_passes(self, outcome: Outcome, settings: DriftSettings) -> bool:
         psi = outcome.extra.get("psi_corrected", math.nan)
-        return psi >= settings.psi_threshold or outcome.effect_size >= settings.js_threshold
+        js = outcome.extra.get("effect_corrected", math.nan)
+        return psi >= settings.psi_threshold or js >= settings.js_threshold
 
 
 _REGISTRY: dict[str, DriftTest] = {}
@@ -150,6 +175,27 @@ register(ChiSquareTest())
 
 def _empty(n: int, m: int, names: tuple[str, ...]) -> Outcome:
     return Outcome(math.nan, math.nan, math.nan, n, m, dict.fromkeys(names, math.nan))
+
+
+def _breakpoints(sketch: NumericSketch) -> tuple[np.ndarray, np.ndarray]:
+    """(min then the upper bucket edges, CDF there, starting at 0): one histogram read per sketch."""
+    edges, counts = sketch.histogram()
+    cdf = np.cumsum(counts, dtype=np.float64) / float(sketch.count)
+    return np.concatenate(([float(sketch.min)], edges)), np.concatenate(([0.0], cdf))
+
+
+def _cdf_on(grid: np.ndarray, x: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(F(g), F(g−)) on the grid; a repeated x marks a jump: the last value holds at x, the first below."""
+    repeated = x[1:] == x[:-1]
+    if not repeated.any():  # the usual case: no point mass, F is continuous
+        at = np.interp(grid, x, f, left=0.0, right=1.0)
+        return at, at
+    last = np.append(~repeated, True)
+    first = np.insert(~repeated, 0, True)
+    return (
+        np.interp(grid, x[last], f[last], left=0.0, right=1.0),
+        np.interp(grid, x[first], f[first], left=0.0, right=1.0),
+    )
 
 
 def _sigma_scaled(w: float, reference: NumericSketch, current: NumericSketch) -> float:

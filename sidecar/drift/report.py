@@ -1,5 +1,7 @@
 """``DriftResult`` → the ``GET /v1/drift`` JSON shape of DESIGN.md (pure core).
 
+``effect_size`` is W/σ (numeric) or the JS distance (categorical); ``effect_corrected`` is the same
+with its sampling-noise floor removed, the value the drift gate compares with its threshold.
 ``p_value`` is the Holm-adjusted p-value (also given as ``p_value_adjusted``; the uncorrected one is
 ``p_value_raw``). Non-finite numbers become ``null`` so the output is strict JSON. A feature that got
 no verdict carries a ``reason``: ``no_reference_values`` / ``no_current_values`` (absent, or all
@@ -21,6 +23,7 @@ _EXTRA_KEYS = (
     "js",
     "psi_corrected",
     "wasserstein_sigma",
+    "effect_corrected",
     "p_value_raw",
     "p_value_adjusted",
     "missing_rate_reference",

@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from scipy.spatial import distance
+from scipy import special
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -31,30 +30,46 @@ def ks_statistic(f_ref: FloatArray, f_cur: FloatArray) -> float:
 
 
 def ks_p_value(d: float, n: int, m: int) -> float:
-    """Two-sided p-value of D with the effective sample size n·m/(n+m), as scipy's ks_2samp 'asymp'."""
+    """Two-sided p-value of D: Kolmogorov's limit law at √(n_eff)·D, n_eff = n·m/(n+m).
+
+    The limit law is slightly conservative for finite samples (scipy's ``ks_2samp(method="asymp")``
+    uses the exact one-sample law at n_eff, a few percent smaller) and costs microseconds instead of
+    a millisecond per feature, which matters for 100 features in a 50 ms budget.
+    """
     if n <= 0 or m <= 0:
         return math.nan
     if d <= 0.0:
         return 1.0
-    big, small = max(n, m), min(n, m)
-    n_eff = round(big * small / (big + small))
-    return float(np.clip(stats.kstwo.sf(d, max(n_eff, 1)), 0.0, 1.0))
+    n_eff = n * m / (n + m)
+    return float(min(max(special.kolmogorov(math.sqrt(n_eff) * d), 0.0), 1.0))
 
 
-def wasserstein_from_cdfs(grid: FloatArray, f_ref: FloatArray, f_cur: FloatArray, *, step: bool = False) -> float:
+def wasserstein_from_cdfs(
+    grid: FloatArray,
+    f_ref: FloatArray,
+    f_cur: FloatArray,
+    *,
+    step: bool = False,
+    f_ref_below: FloatArray | None = None,
+    f_cur_below: FloatArray | None = None,
+) -> float:
     """Wasserstein-1 = ∫|F_ref − F_cur| dx over ``grid`` (ascending; both CDFs 0 before and 1 after it).
 
     ``step=True`` treats the CDFs as right-continuous step functions (exact for empirical CDFs
-    evaluated at every sample value); the default interpolates linearly inside each interval, the
-    right model for histogram buckets whose mass is spread between their edges.
+    evaluated at every sample value). Otherwise both are taken as linear between grid points — the
+    model of histogram buckets, whose mass is spread between their edges — going from the value at
+    one grid point to the left limit at the next (``*_below``, default: no jumps).
     """
     if grid.size < 2:
         return 0.0
-    gap = np.abs(f_ref - f_cur)
     widths = np.diff(grid)
+    start = np.abs(f_ref - f_cur)[:-1]
     if step:
-        return float(np.sum(gap[:-1] * widths))
-    return float(np.sum(0.5 * (gap[:-1] + gap[1:]) * widths))
+        return float(np.sum(start * widths))
+    below_ref = f_ref if f_ref_below is None else f_ref_below
+    below_cur = f_cur if f_cur_below is None else f_cur_below
+    end = np.abs(below_ref - below_cur)[1:]
+    return float(np.sum(0.5 * (start + end) * widths))
 
 
 def quantile_cuts(grid: FloatArray, f_ref: FloatArray, bins: int = NUMERIC_BINS) -> FloatArray:
@@ -89,12 +104,18 @@ def psi(p_ref: FloatArray, p_cur: FloatArray, epsilon: float = PSI_EPSILON) -> f
 
 
 def js_distance(p_ref: FloatArray, p_cur: FloatArray) -> float:
-    """Jensen–Shannon distance (base 2, so 0 … 1) between two share vectors."""
+    """Jensen–Shannon distance (base 2, so 0 … 1) between two share vectors.
+
+    Same formula as ``scipy.spatial.distance.jensenshannon`` (mean of the two relative entropies to
+    the midpoint), written on ``scipy.special.rel_entr`` to skip its per-call validation overhead.
+    """
     p = _normalise(p_ref)
     q = _normalise(p_cur)
     if p is None or q is None:
         return math.nan
-    return float(np.clip(distance.jensenshannon(p, q, base=2.0), 0.0, 1.0))
+    mid = (p + q) / 2.0
+    divergence = (float(np.sum(special.rel_entr(p, mid))) + float(np.sum(special.rel_entr(q, mid)))) / 2.0
+    return float(min(max(math.sqrt(max(divergence, 0.0) / math.log(2.0)), 0.0), 1.0))
 
 
 def merge_sparse(ref: FloatArray, cur: FloatArray, min_expected: float = MIN_EXPECTED) -> tuple[FloatArray, FloatArray]:
@@ -128,11 +149,20 @@ def merge_sparse(ref: FloatArray, cur: FloatArray, min_expected: float = MIN_EXP
 
 
 def chi2_homogeneity(ref: FloatArray, cur: FloatArray) -> tuple[float, float, int]:
-    """Chi-square test of homogeneity on the 2×K table (no Yates correction): (statistic, p, dof)."""
-    if ref.size < 2 or ref.sum() <= 0 or cur.sum() <= 0:
+    """Pearson chi-square test of homogeneity on the 2×K table: (statistic, p, dof).
+
+    Equal to ``scipy.stats.chi2_contingency(table, correction=False)`` (checked in the tests), without
+    its generic n-dimensional machinery, which costs milliseconds per call.
+    """
+    table = np.vstack([ref, cur]).astype(np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    rows = table.sum(axis=1)
+    if table.shape[1] < 2 or rows.min() <= 0:
         return 0.0, 1.0, 0
-    result = stats.chi2_contingency(np.vstack([ref, cur]), correction=False)
-    return float(result.statistic), float(result.pvalue), int(result.dof)
+    expected = np.outer(rows, table.sum(axis=0)) / rows.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = table.shape[1] - 1
+    return statistic, float(special.chdtrc(dof, statistic)), dof
 
 
 def holm(p_values: FloatArray) -> FloatArray:
@@ -156,9 +186,10 @@ def hotelling(
 ) -> tuple[float, float, float, int]:
     """Mean-shift test: T² = Δᵀ Σ⁺ Δ / (1/n + 1/m) with Σ the reference covariance, χ² p-value.
 
-    Returns (T², p, Mahalanobis distance of Δ in reference σ units, rank). Directions with (near)
-    zero variance are dropped rather than inverted, so constant or collinear features cannot
-    blow the statistic up.
+    Returns (T², p, Mahalanobis distance of Δ in reference σ units, rank); the distance has its
+    sampling-noise floor removed (E[d²] = rank·(1/n + 1/m) under no change), so it can be gated
+    like a per-feature effect. Directions with (near) zero variance are dropped rather than
+    inverted, so constant or collinear features cannot blow the statistic up.
     """
     if n <= 1 or m <= 0 or mean_ref.size == 0:
         return math.nan, math.nan, math.nan, 0
@@ -171,7 +202,8 @@ def hotelling(
     projected = eigenvectors[:, keep].T @ (mean_cur - mean_ref)
     d2 = float(np.sum(projected**2 / eigenvalues[keep]))
     t2 = d2 / (1.0 / n + 1.0 / m)
-    return t2, float(stats.chi2.sf(t2, rank)), math.sqrt(d2), rank
+    corrected = max(d2 - rank * (1.0 / n + 1.0 / m), 0.0)
+    return t2, float(special.chdtrc(rank, t2)), math.sqrt(corrected), rank
 
 
 def _normalise(shares: FloatArray) -> FloatArray | None:

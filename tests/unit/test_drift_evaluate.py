@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
+from scipy import special
 from scipy import stats as sps
 from scipy.spatial import distance
 
@@ -80,7 +81,7 @@ def _strict_json(result: DriftResult) -> dict[str, object]:
 @pytest.mark.parametrize("shift", [0.0, 0.3])
 def test_ks_and_wasserstein_agree_with_scipy_on_the_same_samples(make, shift: float) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(11)
-    a, b = make(rng, 0.0), make(rng, shift)[:2000]
+    a, b = make(rng, 0.0), rng.permutation(make(rng, shift))[:2000]
     ref = _build({"x": a})
     result = evaluate(ref, _build({"x": b}, reference=ref), SETTINGS, window_seconds=60)
     f = _feature(result, "x")
@@ -91,9 +92,20 @@ def test_ks_and_wasserstein_agree_with_scipy_on_the_same_samples(make, shift: fl
     w_sigma = sps.wasserstein_distance(a, b) / a.std()
     assert f.extra["wasserstein_sigma"] == pytest.approx(w_sigma, rel=0.05, abs=0.005)
     assert f.effect_size == f.extra["wasserstein_sigma"]
-    # one feature: the Holm-adjusted p equals the raw p, which matches scipy's at the sketch's D
+    # the gate's value: W with its noise floor removed (≈ 0 without a shift)
+    assert 0.0 <= f.extra["effect_corrected"] < f.effect_size
+    if shift == 0.0:
+        assert f.extra["effect_corrected"] < 0.3 * SETTINGS.wasserstein_threshold
+    else:
+        assert f.extra["effect_corrected"] > 0.5 * f.effect_size
+    # one feature: the Holm-adjusted p equals the raw p: Kolmogorov's law at √n_eff·D, a little
+    # above scipy's finite-n law at the same D (conservative)
+    n_eff = a.size * b.size / (a.size + b.size)
     assert f.p_value == f.extra["p_value_raw"]
-    assert f.p_value == pytest.approx(sps.kstwo.sf(f.statistic, round(a.size * b.size / (a.size + b.size))))
+    assert f.p_value == pytest.approx(special.kolmogorov(math.sqrt(n_eff) * f.statistic), rel=1e-12)
+    finite_n = sps.kstwo.sf(f.statistic, round(n_eff))
+    assert f.p_value >= finite_n * (1 - 1e-9)
+    assert math.log(max(f.p_value, 1e-300)) == pytest.approx(math.log(max(finite_n, 1e-300)), rel=0.1, abs=0.05)
 
 
 def test_chi2_equals_chi2_contingency_on_the_same_counts() -> None:
@@ -111,7 +123,7 @@ def test_chi2_equals_chi2_contingency_on_the_same_counts() -> None:
     assert f.p_value == pytest.approx(exact.pvalue, rel=1e-9)
     assert f.extra["js"] == pytest.approx(distance.jensenshannon(table[0], table[1], base=2))
     # the gated effect is JS with its sampling-noise floor removed: a bit below the plain JS
-    assert 0.0 < f.effect_size < f.extra["js"]
+    assert f.effect_size == f.extra["js"] and 0.0 < f.extra["effect_corrected"] < f.extra["js"]
     assert 0.0 <= f.extra["psi_corrected"] < f.extra["psi"]
 
 
