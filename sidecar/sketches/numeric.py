@@ -125,9 +125,12 @@ class NumericSketch:
         self._s2 += float(np.dot(shifted, shifted))
         self.min = min(self.min, float(arr.min()))
         self.max = max(self.max, float(arr.max()))
-        keys, counts = np.unique(self.keys_of(arr), return_counts=True)
+        # bincount over the (small, fixed) key range: linear time, unlike np.unique's sort
+        tally = np.bincount(self.keys_of(arr) + self._k_max, minlength=2 * self._k_max + 1)
+        present = np.flatnonzero(tally)
         bins = self._bins
-        for key, n in zip(keys.tolist(), counts.tolist(), strict=True):
+        for index, n in zip(present.tolist(), tally[present].tolist(), strict=True):
+            key = index - self._k_max
             bins[key] = bins.get(key, 0) + n
 
     # ------------------------------------------------------------------ monoid
