@@ -53,6 +53,11 @@ def clean_model_name(value: Any) -> str | None:
     return None
 
 
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else an empty one (payload fields can hold anything)."""
+    return value if isinstance(value, list) else []
+
+
 def is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float)
 
@@ -160,12 +165,13 @@ def build(
     text_fields = set(text)
     in_rows = _bounded(inputs, limits, text_fields)
     out_rows = _bounded(outputs, limits, text_fields)
+    present = {name for row in (*in_rows, *out_rows) for name in row}
     return Decoded(
         dialect=dialect,
         model=model,
         inputs=in_rows,
         outputs=out_rows,
-        text_fields=frozenset(text_fields),
+        text_fields=frozenset(text_fields & present),
         request_json=request_json,
         response_json=response_json,
         llm=llm,

@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any
 
 from sidecar.codecs.base import Payload
-from sidecar.codecs.leaves import Row, build, clean_model_name
+from sidecar.codecs.leaves import Row, as_list, build, clean_model_name
 from sidecar.codecs.limits import Limits, SkipReason
 from sidecar.codecs.openai_stream import reassemble
 from sidecar.models import Decoded, LlmUsage
@@ -178,7 +178,7 @@ def _prompt_rows(value: Any, field: str, request: dict[str, Any], limits: Limits
 
 
 def _choice_rows(response: dict[str, Any], n: int, limits: Limits) -> list[Row]:
-    choices = [c for c in islice(response.get("choices") or (), limits.max_rows * 4) if isinstance(c, dict)]
+    choices = [c for c in islice(as_list(response.get("choices")), limits.max_rows * 4) if isinstance(c, dict)]
     groups: dict[int, list[dict[str, Any]]] = {}
     for position, choice in enumerate(choices):
         index = choice.get("index", position)
@@ -198,7 +198,7 @@ def _choice_rows(response: dict[str, Any], n: int, limits: Limits) -> list[Row]:
 
 
 def _embedding_rows(response: dict[str, Any], limits: Limits) -> list[Row]:
-    data = [d for d in islice(response.get("data") or (), limits.max_rows) if isinstance(d, dict)]
+    data = [d for d in islice(as_list(response.get("data")), limits.max_rows) if isinstance(d, dict)]
     rows: list[Row] = []
     for item in sorted(data, key=_index):
         vector = _vector(item.get("embedding"), limits)
@@ -233,7 +233,7 @@ def _usage(operation: str, response: Any, model: str | None, streamed: bool, ttf
     usage = usage if isinstance(usage, dict) else {}
     reasons: list[str] = []
     if isinstance(response, dict):
-        for choice in islice(response.get("choices") or (), 64):
+        for choice in islice(as_list(response.get("choices")), 64):
             if isinstance(choice, dict) and choice.get("finish_reason") is not None:
                 reasons.append(_finish(choice["finish_reason"]))
     response_model = clean_model_name(response.get("model")) if isinstance(response, dict) else None

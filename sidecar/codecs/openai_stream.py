@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidecar.codecs.leaves import as_list
 from sidecar.codecs.limits import Limits
 
 _MAX_TOOL_CALLS = 64
@@ -76,7 +77,7 @@ def reassemble(body: bytes, *, truncated: bool, limits: Limits, chat: bool) -> S
             usage = chunk["usage"]
         if "error" in chunk:
             _choice(choices, 0, limits).finish_reason = "error"
-        for delta in chunk.get("choices") or ():
+        for delta in as_list(chunk.get("choices")):
             if isinstance(delta, dict):
                 _apply(delta, choices, limits)
     return Stream(_document(choices, usage, model, chat=chat), len(frames), bad, done)
@@ -100,7 +101,7 @@ def _apply(delta: dict[str, Any], choices: dict[int, _Choice], limits: Limits) -
     if isinstance(message, dict):
         if isinstance(message.get("role"), str):
             choice.role = message["role"][:32]
-        for call in message.get("tool_calls") or ():
+        for call in as_list(message.get("tool_calls")):
             if isinstance(call, dict):
                 _tool_call(choice, call, limits)
     if isinstance(delta.get("finish_reason"), str):

@@ -82,8 +82,7 @@ def _message_rows(message: Any, limits: Limits, *, names_as_features: bool) -> t
     for item in values[: limits.max_rows]:
         row = {}
         if names_as_features:
-            leaves = tensor_leaves(item, limits, limits.max_leaves) if isinstance(item, list) else [item]
-            for k, leaf in enumerate(leaves):
+            for k, leaf in enumerate(tensor_leaves(item, limits, limits.max_leaves)):
                 row[columns[k] if k < len(columns) else f"f{k}"] = leaf
         else:
             row = prediction_row(item, limits)
