@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import shutil
+import socket
+import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from sidecar.config import LabelSettings, Settings, StoreSettings
 from sidecar.errors import StoreUnavailable
@@ -191,3 +197,105 @@ async def test_recovers_after_an_outage(own_redis_server: RedisServer) -> None:
         assert store.health().healthy and store.health().errors == 1
     finally:
         await store.close()
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real three-master Redis Cluster on loopback (hash tags and scripts must hold there)."""
+    if shutil.which("redis-cli") is None:
+        pytest.skip("redis-cli is not installed")
+    ports = _cluster_ports(3)
+    procs = []
+    try:
+        for port in ports:
+            workdir = tmp_path_factory.mktemp(f"cluster{port}")
+            procs.append(
+                subprocess.Popen(
+                    [
+                        "redis-server",
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(workdir),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in ports:
+            _wait_for(port, lambda node: node.ping())
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=30,
+        )
+        for port in ports:
+            _wait_for(port, lambda node: node.execute_command("CLUSTER INFO").get("cluster_state") == "ok")
+        yield f"redis+cluster://127.0.0.1:{ports[0]}/0"
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _cluster_ports(n: int) -> list[int]:
+    """Free ports whose cluster bus port (port + 10000) is free and valid too."""
+    ports: list[int] = []
+    for candidate in random.Random().sample(range(20000, 30000), 200):  # bounded search
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", candidate))
+                b.bind(("127.0.0.1", candidate + 10000))
+        except OSError:
+            continue
+        ports.append(candidate)
+        if len(ports) == n:
+            return ports
+    pytest.skip("no free port pairs for a redis cluster")
+
+
+def _wait_for(port: int, check: Callable[[redis.Redis], object]) -> None:
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, retry=Retry(NoBackoff(), 0)) as node:
+        for _ in range(400):  # bounded: 10 s
+            try:
+                if check(node):
+                    return
+            except redis.RedisError:
+                pass
+            time.sleep(0.025)
+    pytest.fail(f"redis cluster node {port} did not come up")
+
+
+async def test_joins_and_windows_on_a_redis_cluster(cluster_url: str) -> None:
+    settings = _settings(cluster_url, window=5)
+    a, b = RedisLabelStore(settings), RedisLabelStore(settings)
+    try:
+        records = [_pred(i, model=f"m{i % 3}", predicted=float(i)) for i in range(30)]
+        await a.put_predictions(records)
+        outcomes = await b.put_labels([(f"r{i}", i + 1) for i in range(30)] + [("nope", 1)], now=T0)
+        assert [o.status for o in outcomes] == ["ok"] * 30 + ["unknown_id"]
+        assert [o.status for o in await a.put_labels([("r0", 5)], now=T0 + 1)] == ["replaced"]
+        windows = {m: await a.window(m) for m in ("m0", "m1", "m2")}
+        assert {m: len(w) for m, w in windows.items()} == {"m0": 5, "m1": 5, "m2": 5}
+        assert [j.prediction.request_id for j in windows["m0"]][-1] == "r0"  # the replaced label is the newest
+        assert await b.models() == ["m0", "m1", "m2"]
+    finally:
+        await a.close()
+        await b.close()
