@@ -7,7 +7,8 @@ backend.  The rolling window of labelled predictions is kept per model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -70,6 +71,44 @@ class LabelStore(Protocol):
     def health(self) -> LabelStoreHealth: ...
 
     async def close(self) -> None: ...
+
+
+class PredictionBuffer:
+    """Prediction records waiting for the next flush, so Redis sees one pipeline per interval.
+
+    ``add`` never blocks or fails; beyond ``max_records`` the oldest records are dropped (counted
+    in ``dropped``).  ``flush`` hands everything to the store; when the store is unavailable the
+    records stay for the next flush (still bounded) and the error propagates for the caller to count.
+    """
+
+    def __init__(self, max_records: int = 10_000) -> None:
+        self._records: deque[PredictionRecord] = deque(maxlen=max_records)
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, records: Iterable[PredictionRecord]) -> None:
+        for record in records:
+            if len(self._records) == self._records.maxlen:
+                self.dropped += 1
+            self._records.append(record)
+
+    async def flush(self, store: LabelStore, *, now: float | None = None) -> int:
+        if not self._records:
+            return 0
+        batch = list(self._records)
+        self._records.clear()
+        try:
+            await store.put_predictions(batch, now=now)
+        except BaseException:
+            # Put them back in front of anything added meanwhile; the deque bound still applies.
+            room = (self._records.maxlen or len(batch)) - len(self._records)
+            kept = batch[-room:] if room > 0 else []
+            self.dropped += len(batch) - len(kept)
+            self._records.extendleft(reversed(kept))
+            raise
+        return len(batch)
 
 
 def open_label_store(settings: Settings, *, on_error: Callable[[str], None] | None = None) -> LabelStore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sidecar.config import LabelSettings, Settings
 from sidecar.quality.joins import PredictionRecord
 from sidecar.quality.metrics import performance_report
-from sidecar.store.labels import open_label_store
+from sidecar.store.labels import PredictionBuffer, open_label_store
 from sidecar.store.labels_memory import MemoryLabelStore
 
 T0 = 1_000_000.0
@@ -100,3 +100,14 @@ async def test_factory_picks_memory() -> None:
     store = open_label_store(Settings())
     assert isinstance(store, MemoryLabelStore) and store.health().backend == "memory"
     await store.close()
+
+
+async def test_prediction_buffer_flushes_in_one_call_and_is_bounded() -> None:
+    store = _store()
+    buffer = PredictionBuffer(max_records=10)
+    buffer.add(_pred(i) for i in range(15))
+    assert len(buffer) == 10 and buffer.dropped == 5
+    assert await buffer.flush(store) == 10 and len(buffer) == 0
+    assert await buffer.flush(store) == 0
+    outcomes = await store.put_labels([("r4", "cat"), ("r5", "cat")], now=T0)
+    assert [o.status for o in outcomes] == ["unknown_id", "ok"]  # the five oldest were dropped

@@ -19,7 +19,7 @@ from sidecar.config import LabelSettings, Settings, StoreSettings
 from sidecar.errors import StoreUnavailable
 from sidecar.quality.joins import PredictionRecord
 from sidecar.quality.metrics import performance_report
-from sidecar.store.labels import open_label_store
+from sidecar.store.labels import PredictionBuffer, open_label_store
 from sidecar.store.labels_redis import RedisLabelStore
 from tests.fixtures.redis_server import RedisServer, free_port
 
@@ -299,3 +299,21 @@ async def test_joins_and_windows_on_a_redis_cluster(cluster_url: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_prediction_buffer_keeps_records_while_redis_is_down(own_redis_server: RedisServer) -> None:
+    store = RedisLabelStore(_settings(own_redis_server.url))
+    buffer = PredictionBuffer(max_records=100)
+    try:
+        own_redis_server.stop()
+        buffer.add([_pred(1), _pred(2)])
+        with pytest.raises(StoreUnavailable):
+            await buffer.flush(store)
+        buffer.add([_pred(3)])
+        assert len(buffer) == 3 and buffer.dropped == 0
+        own_redis_server.start()
+        assert await buffer.flush(store) == 3
+        outcomes = await store.put_labels([("r1", "cat"), ("r3", "cat")], now=T0)
+        assert [o.status for o in outcomes] == ["ok", "ok"]
+    finally:
+        await store.close()
