@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -38,6 +39,7 @@ class AlertStats:
     failed: int = 0  # gave up after the last attempt
     dropped: int = 0  # queue full, or still queued at shutdown
     retries: int = 0
+    listener_errors: int = 0
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
@@ -63,7 +65,10 @@ class AlertSink:
         attempts: int = 3,
         backoff: float = 0.5,
         logger: logging.Logger | None = None,
+        listeners: Sequence[Callable[[Alert], None]] = (),
     ) -> None:
+        """``listeners`` are called synchronously by ``submit`` (e.g. the app adds a span event and a
+        metric there); they must not block, and whatever they raise is counted and swallowed."""
         if queue_size < 1 or attempts < 1 or timeout <= 0 or backoff < 0:
             raise ValueError("queue_size and attempts must be >= 1, timeout > 0, backoff >= 0")
         self.url = settings.webhook_url
@@ -72,6 +77,7 @@ class AlertSink:
         self._attempts = attempts
         self._backoff = backoff
         self._log = logger or _log
+        self._listeners = tuple(listeners)
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -80,6 +86,11 @@ class AlertSink:
         """Log the alert and queue it for the webhook; False when it had to be dropped. Never raises."""
         self.stats.submitted += 1
         self._log.warning("alert kind=%s model=%s: %s", alert.kind, alert.model, alert.summary)
+        for listener in self._listeners:
+            try:
+                listener(alert)
+            except Exception:  # a broken listener must not stop the alert or reach the caller
+                self.stats.listener_errors += 1
         if not self.url:
             return True
         try:

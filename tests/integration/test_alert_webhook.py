@@ -137,3 +137,15 @@ async def test_close_drops_what_cannot_be_delivered_in_time(receiver: Receiver) 
     await sink.aclose(drain_timeout=0.1)
     assert sink.stats.sent == 0
     assert sink.stats.dropped == 5  # the in-flight one was cancelled, the queued ones never sent
+
+
+async def test_listeners_see_every_alert_and_cannot_break_submit() -> None:
+    seen: list[str] = []
+
+    def broken(alert: Alert) -> None:
+        raise RuntimeError("listener bug")
+
+    sink = AlertSink(AlertSettings(), listeners=[lambda a: seen.append(a.summary), broken])
+    assert sink.submit(_alert(1)) and sink.submit(_alert(2))
+    assert seen == [_alert(1).summary, _alert(2).summary]
+    assert sink.stats.listener_errors == 2
