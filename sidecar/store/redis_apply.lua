@@ -2,7 +2,8 @@
 -- KEYS[1] state token, KEYS[2] bucket hash, KEYS[3] HyperLogLog
 -- ARGV[1] expected token, ARGV[2] bucket TTL (s), ARGV[3] state TTL (s), ARGV[4] category cap,
 -- ARGV[5..9] number of: integer pairs, float pairs, min pairs, max pairs, category pairs;
--- then those field/value pairs in that order, then the values to PFADD.
+-- ARGV[10] numeric bucket counts packed as "key:count,key:count" (4x fewer bytes than field pairs);
+-- then the field/value pairs in that order, then the values to PFADD.
 -- Returns 1, or the current token when it differs from ARGV[1] (nothing is written then).
 local cur = redis.call('GET', KEYS[1])
 if not cur then
@@ -13,7 +14,10 @@ else
   redis.call('EXPIRE', KEYS[1], ARGV[3])
 end
 local h = KEYS[2]
-local i = 10
+for key, n in string.gmatch(ARGV[10], '(-?%d+):(%d+)') do
+  redis.call('HINCRBY', h, 'k:' .. key, n)
+end
+local i = 11
 for _ = 1, tonumber(ARGV[5]) do
   redis.call('HINCRBY', h, ARGV[i], ARGV[i + 1]); i = i + 2
 end

@@ -34,29 +34,24 @@ class Fields:
     maxs: list[tuple[str, float]] = field(default_factory=list)
     cats: list[tuple[bytes, int]] = field(default_factory=list)
     members: list[bytes] = field(default_factory=list)
+    bins: dict[int, int] = field(default_factory=dict)  # numeric bucket key → count, sent packed
 
     def args(self, token: str, ttl: int, state_ttl: int, cap: int) -> list[str | bytes | int]:
         out: list[str | bytes | int] = [token, ttl, state_ttl, cap]
         out += [len(self.ints), len(self.floats), len(self.mins), len(self.maxs), len(self.cats)]
+        out.append(",".join(f"{k}:{n}" for k, n in self.bins.items() if n))
         for pairs in (self.ints, self.floats, self.mins, self.maxs, self.cats):
             for name, value in pairs:
                 out += [name, repr(value) if isinstance(value, float) else value]
         out += self.members
         return out
 
-    def size(self) -> int:
-        return (
-            24 * (len(self.ints) + len(self.floats) + len(self.mins) + len(self.maxs))
-            + sum(len(c) + 16 for c, _ in self.cats)
-            + sum(len(m) + 8 for m in self.members)
-        )
-
 
 def numeric_fields(sketch: NumericSketch) -> Fields:
     out = Fields()
-    out.ints = [(f"k:{k}", n) for k, n in sketch.bins.items()]
+    out.bins = sketch.bins
     counts = (sketch.count, sketch.missing, sketch.nan, sketch.pos_inf, sketch.neg_inf, sketch.invalid)
-    out.ints += [(name, n) for name, n in zip(_NUMERIC_COUNTS, counts, strict=True) if n]
+    out.ints = [(name, n) for name, n in zip(_NUMERIC_COUNTS, counts, strict=True) if n]
     if sketch.count:
         s1, s2 = sketch.shifted_sums()
         out.floats = [("s1", s1), ("s2", s2)]
@@ -89,6 +84,15 @@ def moments_fields(rows: int, start: float, end: float, moments: Moments | None)
         d = moments.dim
         out.floats += [(f"x:{i}:{j}", float(moments.sxx[i, j])) for i in range(d) for j in range(i, d)]
     return out
+
+
+def resp_size(args: Sequence[object]) -> int:
+    """Bytes of one command in the Redis protocol: what a flush costs on the wire (health/bench)."""
+    size = len(f"*{len(args)}\r\n")
+    for arg in args:
+        raw = arg if isinstance(arg, bytes) else str(arg).encode("utf-8", "surrogatepass")
+        size += len(f"${len(raw)}\r\n") + len(raw) + 2
+    return size
 
 
 # ---------------------------------------------------------------------- decoding

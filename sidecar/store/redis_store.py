@@ -35,7 +35,7 @@ from ..sketches.profile import FeatureKey, Profile, ProfileBuilder
 from . import MAX_MODELS
 from . import redis_keys as keys
 from .redis_client import Calls, Client, Script, describe, is_noscript, make_client
-from .redis_codec import Fields, categorical_fields, moments_fields, numeric_fields
+from .redis_codec import Fields, categorical_fields, moments_fields, numeric_fields, resp_size
 from .redis_keys import MOMENTS, Token
 from .redis_reader import read_window
 
@@ -260,15 +260,13 @@ class RedisSketchStore:
             for bucket, delta in state.unflushed.items():
                 for key, fields, token in self._delta_calls(state, delta):
                     args = fields.args(token.encode(), self._bucket_ttl, STATE_TTL, 4 * self._top_k)
-                    sent_bytes += sum(len(a) if isinstance(a, str | bytes) else 8 for a in args)
-                    pipe.evalsha(
-                        self._apply.sha,
-                        3,
+                    names = (
                         keys.state_key(model, key),
                         keys.bucket_key(model, key, token.epoch, bucket),
                         keys.hll_key(model, key, token.epoch, bucket),
-                        *args,
                     )
+                    sent_bytes += resp_size(["EVALSHA", self._apply.sha, 3, *names, *args])
+                    pipe.evalsha(self._apply.sha, 3, *names, *args)
                     ops.append(("apply", model, (bucket, key, token)))
             new = {k: v for k, v in state.builder.kinds.items() if k not in state.indexed}
             if new:
