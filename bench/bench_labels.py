@@ -16,8 +16,11 @@ import socket
 import subprocess
 import time
 
+import aiohttp
 import redis
+from aiohttp import web
 
+from sidecar.admin.feedback import routes
 from sidecar.config import LabelSettings, Settings, StoreSettings
 from sidecar.quality.joins import JoinedRecord, PredictionRecord
 from sidecar.quality.metrics import performance_report
@@ -72,6 +75,42 @@ async def _throughput(name: str, store: LabelStore, n: int, batch: int) -> None:
     print(
         f"{name:7s} predictions {n / t_pred:10,.0f}/s | labels (batches of {batch}) {n / t_label:10,.0f}/s | "
         f"single label {t_single * 1e3:6.3f} ms | window read ({len(window)}) {t_window * 1e3:7.1f} ms"
+    )
+
+
+async def _http(n: int, batch: int) -> None:
+    """Labels/s through POST /v1/feedback on loopback (memory store), batched and one per call."""
+    settings = Settings(labels=LabelSettings(max_predictions=n))
+    store = MemoryLabelStore(settings.labels)
+    now = time.time()
+    records = _predictions(n, now)
+    await store.put_predictions(records, now=now)
+    app = web.Application()
+    app.router.add_routes(routes(store, settings))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/feedback"
+    try:
+        async with aiohttp.ClientSession() as http:
+            t0 = time.perf_counter()
+            for i in range(0, n, batch):
+                body = [{"request_id": r.request_id, "label": "class1"} for r in records[i : i + batch]]
+                async with http.post(url, json=body) as resp:
+                    assert resp.status == 200
+                    await resp.read()
+            t_batch = time.perf_counter() - t0
+            singles = min(n, 2000)
+            t0 = time.perf_counter()
+            for r in records[:singles]:
+                async with http.post(url, json={"request_id": r.request_id, "label": "class2"}) as resp:
+                    await resp.read()
+            t_single = time.perf_counter() - t0
+    finally:
+        await runner.cleanup()
+    print(
+        f"http    POST /v1/feedback batches of {batch}: {n / t_batch:10,.0f} labels/s | one per call: {singles / t_single:8,.0f}/s"
     )
 
 
@@ -132,6 +171,7 @@ async def _run(args: argparse.Namespace, url: str) -> None:
         await store.close()
     else:
         print("redis   skipped (no redis-server, no --redis)")
+    await _http(args.n, args.batch)
     _metrics_time(args.window)
 
 
