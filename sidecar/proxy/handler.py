@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -25,7 +25,7 @@ from ..config import ProxySettings
 from ..models import Exchange
 from ..telemetry import attributes as A
 from ..telemetry.setup import Telemetry
-from .headers import REQUEST_ID, forward_headers, new_request_id, raw_pairs, valid_request_id
+from .headers import REQUEST_ID, Pairs, drop_set, forward_pairs, new_request_id, valid_request_id
 from .hooks import CaptureSink
 from .routes import OTHER, classify
 from .upstream import Upstream, map_error
@@ -34,7 +34,10 @@ from .websocket import tunnel_websocket
 # Bodies with a known length up to this size are read whole: one write instead of a stream.
 _SMALL_BODY = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_DROP_UPSTREAM = frozenset({"expect", REQUEST_ID})
+_DROP_UPSTREAM = drop_set("expect", REQUEST_ID)  # Expect is answered here; the id is re-added
+_DROP_UPSTREAM_TRACED = drop_set("expect", REQUEST_ID, "traceparent", "tracestate")
+_DROP_DOWNSTREAM = drop_set(REQUEST_ID)
+_NONE: list[str] = []  # shared default for getall(); never mutated
 _KEY_HEADERS = ("authorization", "x-api-key")
 
 
@@ -74,6 +77,17 @@ async def _teed(reader: aiohttp.StreamReader, tee: _Tee) -> AsyncIterator[bytes]
         yield chunk
 
 
+def _inject(headers: Pairs, ctx: trace.SpanContext) -> None:
+    """Append the W3C trace context of ``ctx`` (the client's was dropped from ``headers``).
+
+    What ``TraceContextTextMapPropagator.inject`` writes, without building a Context per request.
+    """
+    if ctx.is_valid:
+        headers.append(("traceparent", f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"))
+        if ctx.trace_state:
+            headers.append(("tracestate", ctx.trace_state.to_header()))
+
+
 def client_key(headers: CIMultiDictProxy[str], remote: str | None) -> str:
     """A short hash of the caller's API key header, or of its address: never the raw value."""
     for name in _KEY_HEADERS:
@@ -92,6 +106,7 @@ class ProxyHandler:
         self._tracer = telemetry.tracer
         self._inst = telemetry.instruments
         self._propagator = telemetry.propagator
+        self._tracing = telemetry.tracing
         self._sink = sink
         self._excluded = frozenset(settings.excluded_paths)
         self._trust_id = settings.trust_request_id
@@ -113,28 +128,36 @@ class ProxyHandler:
         if not (self._trust_id and valid_request_id(rid)):
             rid = new_request_id()
         assert rid is not None
-        up_headers = forward_headers(raw_pairs(request.raw_headers), headers.getall("Connection", []), _DROP_UPSTREAM)
-        up_headers[REQUEST_ID] = rid
+        connection = headers.getall("Connection", _NONE)
+        if self._tracing:
+            # Our CLIENT span becomes the upstream's parent: the client's context is replaced.
+            up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM_TRACED)
+        else:
+            up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM)
+        up_headers.append((REQUEST_ID, rid))
 
         excluded = path in self._excluded or headers.get("User-Agent", "").startswith("kube-probe/")
         sink = self._sink
         picked = False
         tee_on = False
+        server_span: trace.Span | None = None
+        client_span: trace.Span | None = None
         if not excluded:
             picked = sink.pick(method, route)
             tee_on = picked or sink.always
             self._inst.request_started(method)
-            server_span = self._start_server_span(request, method, route, raw_target)
-            client_span = self._tracer.start_span(
-                method, trace.set_span_in_context(server_span), SpanKind.CLIENT, self._client_span_attrs
-            )
-            self._propagator.inject(up_headers, trace.set_span_in_context(client_span))
+            if self._tracing:
+                server_span = self._start_server_span(request, method, route, raw_target)
+                client_span = self._tracer.start_span(
+                    method, trace.set_span_in_context(server_span), SpanKind.CLIENT, self._client_span_attrs
+                )
+                _inject(up_headers, client_span.get_span_context())
         status = 0
         error_type: str | None = None
         upstream_s = 0.0
         ttfb: float | None = None
         req_tee = resp_tee = None
-        resp_headers: CIMultiDict[str] | None = None
+        resp_headers: Pairs | None = None
         try:
             if headers.get("Expect", "").lower() == "100-continue" and request.version >= aiohttp.HttpVersion11:
                 # We answer the client's Expect ourselves; the upstream gets a plain request.
@@ -183,9 +206,9 @@ class ProxyHandler:
 
             status = up.status
             try:
-                resp_headers = forward_headers(raw_pairs(up.raw_headers), up.headers.getall("Connection", []))
-                resp_headers[REQUEST_ID] = rid
-                response = web.StreamResponse(status=status, reason=up.reason, headers=resp_headers)
+                resp_headers = forward_pairs(up.raw_headers, up.headers.getall("Connection", _NONE), _DROP_DOWNSTREAM)
+                resp_headers.append((REQUEST_ID, rid))
+                response: web.StreamResponse
                 if tee_on:
                     resp_tee = _Tee(sink.body_cap)
                 length = up.content_length
@@ -194,9 +217,11 @@ class ProxyHandler:
                     ttfb = upstream_s = time.perf_counter() - up_start
                     if resp_tee is not None:
                         resp_tee.add(body)
+                    # A Response sends header block and body in one write (fewer syscalls).
+                    response = web.Response(status=status, reason=up.reason, headers=resp_headers, body=body)
                     await response.prepare(request)
-                    await response.write(body)
                 else:
+                    response = web.StreamResponse(status=status, reason=up.reason, headers=resp_headers)
                     await response.prepare(request)
                     async for chunk in up.content.iter_any():
                         if ttfb is None:
@@ -255,9 +280,6 @@ class ProxyHandler:
         host = request.host
         if host:
             attrs[A.SERVER_ADDRESS] = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
-        agent = headers.get("User-Agent")
-        if agent:
-            attrs[A.USER_AGENT_ORIGINAL] = agent
         name = f"{method} {route}" if route != OTHER else method
         return self._tracer.start_span(name, ctx, SpanKind.SERVER, attrs)
 
@@ -269,21 +291,20 @@ class ProxyHandler:
         error_type: str | None,
         duration: float,
         upstream_s: float,
-        server_span: trace.Span,
-        client_span: trace.Span,
+        server_span: trace.Span | None,
+        client_span: trace.Span | None,
     ) -> None:
         if error_type is None and status >= 500:
             error_type = str(status)
-        if status:
-            client_span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status)
-            server_span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status)
-        if error_type is not None:
-            client_span.set_attribute(A.ERROR_TYPE, error_type)
-            server_span.set_attribute(A.ERROR_TYPE, error_type)
-            server_span.set_status(trace.StatusCode.ERROR)
-        client_span.end()
-        server_span.end()
         inst = self._inst
+        if server_span is not None and client_span is not None:
+            outcome = inst.outcome_attrs(status, error_type)  # cached: one set_attributes per span
+            client_span.set_attributes(outcome)
+            server_span.set_attributes(outcome)
+            if error_type is not None:
+                server_span.set_status(trace.StatusCode.ERROR)
+            client_span.end()
+            server_span.end()
         inst.request_finished(method)
         inst.record_request(
             duration,
@@ -302,15 +323,15 @@ class ProxyHandler:
         raw_target: str,
         route: str,
         status: int,
-        resp_headers: CIMultiDict[str] | None,
+        resp_headers: Pairs | None,
         req_tee: _Tee | None,
         resp_tee: _Tee | None,
         duration: float,
         upstream_s: float,
         ttfb: float | None,
-        server_span: trace.Span,
+        server_span: trace.Span | None,
     ) -> Exchange:
-        ctx = server_span.get_span_context()
+        ctx = server_span.get_span_context() if server_span is not None else trace.INVALID_SPAN_CONTEXT
         sampled = ctx.is_valid and ctx.trace_flags.sampled
         return Exchange(
             request_id=rid,
@@ -322,7 +343,7 @@ class ProxyHandler:
             request_body=req_tee.value() if req_tee else b"",
             request_truncated=req_tee.truncated if req_tee else False,
             status=status,
-            response_headers=tuple((k.lower(), v) for k, v in resp_headers.items()) if resp_headers else (),
+            response_headers=tuple((k.lower(), v) for k, v in resp_headers) if resp_headers else (),
             response_body=resp_tee.value() if resp_tee else b"",
             response_truncated=resp_tee.truncated if resp_tee else False,
             duration_s=duration,

@@ -6,8 +6,9 @@ Multi-valued headers are kept as they are: callers iterate ``(name, value)`` pai
 from __future__ import annotations
 
 import os
+import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 
 from multidict import CIMultiDict
 
@@ -30,10 +31,33 @@ REQUEST_ID = "x-request-id"
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
-def _connection_tokens(values: Iterable[str]) -> frozenset[str]:
-    tokens = {token.strip().lower() for value in values for token in value.split(",")}
-    tokens.discard("")
+_HOP_BYTES: frozenset[bytes] = frozenset(name.encode() for name in HOP_BY_HOP)
+
+Pairs = list[tuple[str, str]]
+
+
+def drop_set(*names: str) -> frozenset[bytes]:
+    """Hop-by-hop fields plus ``names``, as the lower-case bytes ``forward_pairs`` compares."""
+    return _HOP_BYTES | frozenset(name.lower().encode() for name in names)
+
+
+def _connection_tokens(values: Iterable[str]) -> frozenset[bytes]:
+    tokens = {token.strip().lower().encode("latin-1") for value in values for token in value.split(",")}
+    tokens.discard(b"")
     return frozenset(tokens)
+
+
+def forward_pairs(raw: Iterable[tuple[bytes, bytes]], connection: Sequence[str], drop: frozenset[bytes]) -> Pairs:
+    """The header pairs to forward: ``raw`` minus ``drop`` and the fields named in ``Connection``.
+
+    Works on aiohttp's raw header bytes so names keep their original case and repeated fields
+    (several ``Set-Cookie``) stay separate and in order.  ``connection`` holds the values of
+    every ``Connection`` header (usually none or one).  Values are decoded as aiohttp decodes
+    them, so they re-encode to the same bytes.
+    """
+    if connection:
+        drop = drop | _connection_tokens(connection)
+    return [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in raw if n.lower() not in drop]
 
 
 def forward_headers(
@@ -41,25 +65,13 @@ def forward_headers(
     connection: list[str],
     extra_drop: frozenset[str] = frozenset(),
 ) -> CIMultiDict[str]:
-    """Copy ``pairs`` minus hop-by-hop fields, the fields named in ``Connection`` and ``extra_drop``.
-
-    ``connection`` holds the raw values of every ``Connection`` header (usually none or one), so
-    the common case costs one set lookup per header.
-    """
-    drop = HOP_BY_HOP | _connection_tokens(connection) | extra_drop if connection or extra_drop else HOP_BY_HOP
+    """Like ``forward_pairs`` for already-decoded pairs (websocket handshake), as a CIMultiDict."""
+    drop = HOP_BY_HOP | {t.decode("latin-1") for t in _connection_tokens(connection)} | extra_drop
     out: CIMultiDict[str] = CIMultiDict()
-    add = out.add
     for name, value in pairs:
         if name.lower() not in drop:
-            add(name, value)
+            out.add(name, value)
     return out
-
-
-def raw_pairs(raw: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[str, str]]:
-    """Header pairs with the names' original case (aiohttp's parsed views title-case them)."""
-    for name, value in raw:
-        # Values decoded as aiohttp itself does, so they re-encode to the same bytes.
-        yield name.decode("latin-1"), value.decode("utf-8", "surrogateescape")
 
 
 def valid_request_id(value: str | None) -> bool:
@@ -67,6 +79,9 @@ def valid_request_id(value: str | None) -> bool:
     return value is not None and _REQUEST_ID_RE.fullmatch(value) is not None
 
 
+_ids = random.Random(os.urandom(32))
+
+
 def new_request_id() -> str:
-    """32 hex characters, like ``uuid4().hex`` but without building a UUID object."""
-    return os.urandom(16).hex()
+    """32 random hex characters.  An id, not a secret: a seeded PRNG avoids a syscall per request."""
+    return f"{_ids.getrandbits(128):032x}"

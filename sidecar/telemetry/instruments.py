@@ -70,6 +70,7 @@ class Instruments:
         m.create_observable_gauge(CAPTURE_QUEUE_SIZE, [self._observe_queue], "{sample}", "Capture queue length")
         self._server_attrs: dict[tuple[str, str, int, str | None], _Attrs] = {}
         self._client_attrs: dict[tuple[str, int, str | None], _Attrs] = {}
+        self._outcome: dict[tuple[int, str | None], _Attrs] = {}
         self._outcome_attrs = {o: {A.OUTCOME: o} for o in CAPTURE_OUTCOMES}
 
     # ------------------------------------------------------------------ HTTP (hot path)
@@ -108,6 +109,21 @@ class Instruments:
             if len(self._client_attrs) >= _CACHE_LIMIT:
                 self._client_attrs.clear()
             self._client_attrs[key] = attrs = built
+        return attrs
+
+    def outcome_attrs(self, status: int, error: str | None) -> _Attrs:
+        """``http.response.status_code`` and ``error.type`` for the end of a span (cached)."""
+        key = (status, error)
+        attrs = self._outcome.get(key)
+        if attrs is None:
+            built: dict[str, str | int] = {}
+            if status:
+                built[A.HTTP_RESPONSE_STATUS_CODE] = status
+            if error:
+                built[A.ERROR_TYPE] = error
+            if len(self._outcome) >= _CACHE_LIMIT:
+                self._outcome.clear()
+            self._outcome[key] = attrs = built
         return attrs
 
     def record_request(self, server_s: float, server_attrs: _Attrs, upstream_s: float, client_attrs: _Attrs) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from ..errors import ConfigError
 from .instruments import DURATION_HISTOGRAMS, GEN_AI_TOKEN_USAGE, Instruments
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class Telemetry:
     propagator: TraceContextTextMapPropagator
     exporters: Sequence[str] = ()  # e.g. ("otlp-traces:http", "otlp-metrics:http", "prometheus")
     _registry: CollectorRegistry | None = field(default=None, repr=False)
+    #: False when no span exporter exists: the proxy then creates no spans at all and forwards the
+    #: client's trace context untouched (a span nobody receives would only cost CPU, and injecting
+    #: its id would make the upstream the child of a span that exists nowhere).
+    tracing: bool = True
 
     def prometheus_text(self) -> bytes:
         """The Prometheus text exposition of every metric (empty when the SDK is disabled)."""
@@ -164,8 +169,23 @@ def build_telemetry(
     spec says, so a mapping other than ``os.environ`` is only for choosing exporters (tests pass
     ``{}`` to rule OTLP out).  Tests add an ``InMemorySpanExporter`` (exported synchronously) and
     an ``InMemoryMetricReader``.  Nothing is installed globally, so several ``Telemetry``
-    objects can live in one process.
+    objects can live in one process.  Bad ``OTEL_*`` values raise ``ConfigError``.
     """
+    try:
+        return _build(env, service_version=service_version, span_exporter=span_exporter, metric_readers=metric_readers)
+    except ValueError as exc:
+        raise ConfigError("OTEL_*", str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+
+def _build(
+    env: Mapping[str, str] | None = None,
+    *,
+    service_version: str = "0",
+    span_exporter: SpanExporter | None = None,
+    metric_readers: Sequence[MetricReader] = (),
+) -> Telemetry:
+    # See build_telemetry for what is read from where.
+
     env = os.environ if env is None else env
     propagator = TraceContextTextMapPropagator()
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
@@ -177,6 +197,7 @@ def build_telemetry(
             tracer_provider.get_tracer(SCOPE, service_version),
             Instruments(meter_provider.get_meter(SCOPE, service_version)),
             propagator,
+            tracing=False,
         )
 
     resource = _resource(service_version)
@@ -197,7 +218,9 @@ def build_telemetry(
     if metrics_protocol:
         readers.append(_metric_reader(metrics_protocol))
         exporters.append(f"otlp-metrics:{metrics_protocol}")
-    sdk_meter = MeterProvider(metric_readers=readers, resource=resource, views=_views())
+    # Exemplars cost a trace lookup per measurement on the hot path: off unless asked for.
+    exemplars = None if env.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
+    sdk_meter = MeterProvider(metric_readers=readers, resource=resource, views=_views(), exemplar_filter=exemplars)
     return Telemetry(
         sdk_tracer,
         sdk_meter,
@@ -206,4 +229,5 @@ def build_telemetry(
         propagator,
         tuple(exporters),
         registry,
+        tracing=span_exporter is not None or traces_protocol is not None,
     )

@@ -8,7 +8,9 @@ import time
 import aiohttp
 from opentelemetry.trace import SpanKind
 
-from tests.fixtures.servers import ModelServer, RunningSidecar
+from sidecar.app import Sidecar, Wiring
+from sidecar.telemetry import build_telemetry
+from tests.fixtures.servers import ModelServer, RunningSidecar, sidecar_settings
 
 _TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 _PARENT = "00f067aa0ba902b7"
@@ -119,3 +121,26 @@ async def test_prometheus_text_on_admin_port(sidecar: RunningSidecar) -> None:
     assert "sidecar_request_overhead_seconds_sum" in text
     assert "http_server_active_requests{" in text
     assert "target_info{" in text and 'service_name="model-sidecar"' in text
+
+
+async def test_without_a_span_exporter_trace_context_passes_untouched(model_server: ModelServer) -> None:
+    """Nothing would receive the sidecar's spans, so it makes none and forwards the client's context."""
+    telemetry = build_telemetry({}, service_version="test")
+    assert telemetry.tracing is False
+    app = Sidecar(sidecar_settings(model_server.url), telemetry=telemetry, wiring=Wiring())
+    await app.start()
+    try:
+        traceparent = f"00-{_TRACE}-{_PARENT}-01"
+        async with aiohttp.ClientSession() as client:
+            async with client.get(
+                f"http://127.0.0.1:{app.proxy_port}/echo/a", headers={"traceparent": traceparent}
+            ) as resp:
+                assert resp.status == 200
+            sent = {k.lower(): v for k, v in model_server.last().headers}
+            assert sent["traceparent"] == traceparent
+            async with client.get(f"http://127.0.0.1:{app.proxy_port}/echo/b") as resp:
+                assert resp.status == 200
+            assert "traceparent" not in {k.lower() for k, _ in model_server.last().headers}
+        assert b"http_server_request_duration_seconds_count" in telemetry.prometheus_text()  # metrics still on
+    finally:
+        await app.stop(quiet_period=0)

@@ -3,9 +3,11 @@ methods, exposed to Prometheus under the OTel→Prometheus names; attribute cach
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from sidecar.errors import ConfigError
 from sidecar.telemetry import Telemetry, build_telemetry
 from sidecar.telemetry import instruments as names
 from sidecar.telemetry.setup import LATENCY_BUCKETS
@@ -150,3 +152,15 @@ def test_default_service_name() -> None:
     [span] = spans.get_finished_spans()
     assert span.resource.attributes["service.name"] == "model-sidecar"
     t.shutdown()
+
+
+def test_bad_otel_values_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "10")
+    with pytest.raises(ConfigError, match="OTEL_"):
+        build_telemetry()
+
+
+def test_tracing_only_with_a_span_exporter() -> None:
+    assert build_telemetry({}).tracing is False
+    assert build_telemetry({}, span_exporter=InMemorySpanExporter()).tracing is True

@@ -1,0 +1,352 @@
+"""Proxy benchmark: direct vs the sidecar vs a bare aiohttp proxy vs nginx, measured in one run.
+
+Starts a model server (aiohttp + uvloop, its own process), then for each target measures
+saturation throughput with ``wrk``, p50/p99 latency at a fixed request rate with an open-loop
+client (its own process; latency counted from the scheduled send time, so a stall is not
+hidden), CPU time per request and RSS of the proxy process (from /proc).  Prints a table.
+
+    python bench/bench_proxy.py [--rate 500] [--seconds 6] [--saturation-seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_PATH = "/v2/models/bench/infer"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+MODEL_SERVER = textwrap.dedent(
+    """
+    import asyncio, sys, uvloop
+    from aiohttp import web
+    BODY = b'{"model_name":"bench","outputs":[{"name":"y","shape":[1],"datatype":"FP32","data":[0.5]}]}'
+    async def handler(request):
+        await request.read()
+        return web.Response(body=BODY, content_type="application/json")
+    async def main():
+        server = web.Server(handler, access_log=None)
+        runner = web.ServerRunner(server)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1]), backlog=1024).start()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+    uvloop.run(main())
+    """
+)
+
+# The reference point from the issue: the least an aiohttp+uvloop pass-through proxy can do.
+BARE_PROXY = textwrap.dedent(
+    """
+    import asyncio, sys, uvloop, aiohttp
+    from aiohttp import web
+    from yarl import URL
+    HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+    async def main():
+        upstream = sys.argv[2]
+        session = aiohttp.ClientSession(auto_decompress=False, skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"))
+        async def handler(request):
+            data = await request.read() if request.body_exists else None
+            headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP]
+            async with session.request(request.method, URL(upstream + request.raw_path, encoded=True),
+                                       headers=headers, data=data, allow_redirects=False) as up:
+                body = await up.read()
+                out = [(k, v) for k, v in up.headers.items() if k.lower() not in HOP]
+                resp = web.StreamResponse(status=up.status, headers=out)
+                await resp.prepare(request)
+                await resp.write(body)
+                return resp
+        server = web.Server(handler, access_log=None, auto_decompress=False)
+        runner = web.ServerRunner(server)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1]), backlog=1024).start()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+    uvloop.run(main())
+    """
+)
+
+# The sidecar's proxy with telemetry on; capture is off unless --with-capture (then `sidecar run`).
+SIDECAR = textwrap.dedent(
+    """
+    import argparse, asyncio, signal, sys, uvloop
+    from sidecar import app
+    from sidecar.config import load_settings
+    parser = argparse.ArgumentParser()
+    app.configure_run(parser)
+    parser.add_argument("--with-capture", action="store_true")
+    args = parser.parse_args(sys.argv[1:])
+    if args.with_capture:
+        raise SystemExit(app.run_run(args))
+    async def main():
+        sidecar = app.Sidecar(load_settings(vars(args)), wiring=app.Wiring())
+        await sidecar.start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await sidecar.stop(quiet_period=0)
+    uvloop.run(main())
+    """
+)
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  upstream model {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://model; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+
+# Open-loop fixed-rate client: each request is scheduled at start + i/rate and its latency is
+# measured from that instant; a pool of keep-alive connections carries them.
+RATE_CLIENT = textwrap.dedent(
+    """
+    import asyncio, json, sys, time, uvloop
+    async def main():
+        port, rate, seconds, warmup = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+        body = b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}'
+        req = (b"POST /v2/models/bench/infer HTTP/1.1\\r\\nHost: bench\\r\\nContent-Type: application/json\\r\\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+        idle = asyncio.Queue()
+        for _ in range(32):
+            idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+        latencies, errors = [], 0
+        async def one(scheduled, record):
+            nonlocal errors
+            reader, writer = await idle.get()
+            try:
+                writer.write(req)
+                head = await reader.readuntil(b"\\r\\n\\r\\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
+                await reader.readexactly(length)
+                if not head.startswith(b"HTTP/1.1 200"):
+                    errors += 1
+            except Exception:
+                errors += 1
+                return
+            idle.put_nowait((reader, writer))
+            if record:
+                latencies.append(time.perf_counter() - scheduled)
+        tasks = []
+        total = int(rate * (seconds + warmup))
+        start = time.perf_counter() + 0.05
+        for i in range(total):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(scheduled, i >= rate * warmup)))
+        await asyncio.gather(*tasks)
+        print(json.dumps({"latencies": latencies, "errors": errors}))
+    uvloop.run(main())
+    """
+)
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    cpu_us_per_req: float | None = None
+    rss_mb: float | None = None
+    errors: int = 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def spawn(argv: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_port(port)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wrk(port: int, seconds: float, connections: int) -> tuple[float, int]:
+    script = Path(tempfile.gettempdir()) / "bench_post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.body = \'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}\'\n'
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), f"http://127.0.0.1:{port}{TARGET_PATH}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, total
+
+
+def fixed_rate(port: int, rate: float, seconds: float) -> tuple[list[float], int]:
+    out = subprocess.run(
+        [sys.executable, "-c", RATE_CLIENT, str(port), str(rate), str(seconds), "1.0"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    doc = json.loads(out)
+    return doc["latencies"], doc["errors"]
+
+
+def quantile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1] if len(values) > 1 else 0.0
+
+
+def measure(name: str, port: int, pid: int | None, args: argparse.Namespace) -> Result:
+    fixed_rate(port, args.rate, 1.0)  # warm the pools and caches
+    latencies, errors = fixed_rate(port, args.rate, args.seconds)
+    cpu_before = cpu_seconds(pid) if pid else 0.0
+    rps, total = wrk(port, args.saturation_seconds, args.connections)
+    cpu = (cpu_seconds(pid) - cpu_before) / total * 1e6 if pid else None
+    return Result(
+        name,
+        rps,
+        quantile(latencies, 0.50) * 1e3,
+        quantile(latencies, 0.99) * 1e3,
+        cpu,
+        rss_mb(pid) if pid else None,
+        errors,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds at the fixed rate")
+    parser.add_argument("--saturation-seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--skip-nginx", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is required (apt-get install wrk)")
+
+    results: list[Result] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    try:
+        model_port = free_port()
+        model = spawn([sys.executable, "-c", MODEL_SERVER, str(model_port)], model_port)
+        procs.append(model)
+        results.append(measure("direct", model_port, None, args))
+
+        port = free_port()
+        sidecar = spawn(
+            [sys.executable, "-c", SIDECAR, "--upstream", f"http://127.0.0.1:{model_port}",
+             "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{free_port()}", "--quiet-period", "0"],
+            port, env={"OTEL_TRACES_SAMPLER": "always_on"},
+        )  # fmt: skip
+        procs.append(sidecar)
+        results.append(measure("sidecar (spans+metrics)", port, sidecar.pid, args))
+        stop(sidecar)
+
+        port = free_port()
+        bare = spawn([sys.executable, "-c", BARE_PROXY, str(port), f"http://127.0.0.1:{model_port}"], port)
+        procs.append(bare)
+        results.append(measure("bare aiohttp proxy", port, bare.pid, args))
+        stop(bare)
+
+        if not args.skip_nginx and shutil.which("nginx"):
+            port = free_port()
+            conf = tmp / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(tmp=tmp, upstream=model_port, port=port))
+            nginx = spawn(["nginx", "-c", str(conf), "-p", str(tmp)], port)
+            procs.append(nginx)
+            time.sleep(0.3)
+            workers = [
+                int(p)
+                for p in subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()
+            ]
+            results.append(measure("nginx", port, workers[0] if workers else None, args))
+            stop(nginx)
+    finally:
+        for proc in procs:
+            stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    direct = results[0]
+    bare_r = next((r for r in results if r.name.startswith("bare")), None)
+    print(
+        f"\nfixed rate {args.rate:g} req/s for {args.seconds:g}s (open loop); saturation: wrk -c{args.connections} {args.saturation_seconds:g}s; {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'target':<26}{'sat req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'CPU us/req':>12}{'RSS MB':>8}{'err':>5}"
+    )
+    for r in results:
+        cpu = f"{r.cpu_us_per_req:.0f}" if r.cpu_us_per_req is not None else "-"
+        rss = f"{r.rss_mb:.0f}" if r.rss_mb is not None else "-"
+        print(
+            f"{r.name:<26}{r.rps:>11.0f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}{r.p50_ms - direct.p50_ms:>9.3f}"
+            f"{r.p99_ms - direct.p99_ms:>9.3f}{cpu:>12}{rss:>8}{r.errors:>5}"
+        )
+    side = results[1]
+    if bare_r and bare_r.cpu_us_per_req and side.cpu_us_per_req:
+        print(
+            f"\nsidecar / bare: CPU per request {side.cpu_us_per_req / bare_r.cpu_us_per_req:.2f}x (goal <= 1.2), "
+            f"saturation {side.rps / bare_r.rps:.2f}x (goal >= 0.85); added p50 {side.p50_ms - direct.p50_ms:.3f} ms "
+            f"(goal <= 0.3), added p99 {side.p99_ms - direct.p99_ms:.3f} ms (goal <= 0.8); RSS {side.rss_mb:.0f} MB (goal <= 80)"
+        )
+
+
+if __name__ == "__main__":
+    main()
