@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -29,75 +28,27 @@ from typing import Any
 from ..config import StoreSettings
 from ..errors import StoreError, StoreUnavailable
 from ..models import FeatureRecord
-from ..sketches.categorical import CategoricalSketch
-from ..sketches.numeric import NumericSketch
 from ..sketches.profile import FeatureKey, Profile, ProfileBuilder
 from . import MAX_MODELS
 from . import redis_keys as keys
 from .redis_client import Calls, Client, Script, describe, is_noscript, make_client
 from .redis_codec import Fields, categorical_fields, moments_fields, numeric_fields, resp_size
+from .redis_delta import DISTINCT_PER_FLUSH, Delta
 from .redis_keys import MOMENTS, Token
 from .redis_reader import read_window
+from .redis_reference import STATE_TTL, NoScripts, load_reference, rebase, refresh_reference, store_reference
 
 _log = logging.getLogger("sidecar.store")
 
-STATE_TTL = 7 * 24 * 3600  # feature tokens outlive any window; refreshed on every write
-REF_TTL = 90 * 24 * 3600  # references: long, refreshed by every flush of the model
-REF_VERSIONS_KEPT = 3
-DISTINCT_PER_FLUSH = 1024  # distinct categorical values sent to PFADD per feature and flush
 MAX_BACKOFF = 30.0
-
-
-@dataclass(slots=True)
-class _Delta:
-    """What one replica still has to add to one time bucket of one model."""
-
-    numeric: dict[FeatureKey, NumericSketch] = field(default_factory=dict)
-    categorical: dict[FeatureKey, CategoricalSketch] = field(default_factory=dict)
-    members: dict[FeatureKey, set[str]] = field(default_factory=dict)
-    rows: int = 0
-    start: float = math.inf
-    end: float = -math.inf
-    moments: Any = None  # Moments | None
-
-    def absorb(self, profile: Profile, members: dict[FeatureKey, set[str]]) -> None:
-        for key, sketch in profile.numeric.items():
-            old = self.numeric.get(key)
-            if old is not None and not old.compatible(sketch):
-                old = old.rebinned(sketch.centre, sketch.scale)
-            self.numeric[key] = sketch if old is None else old.merge(sketch)
-        for key, cat in profile.categorical.items():
-            prev = self.categorical.get(key)
-            self.categorical[key] = cat if prev is None or not prev.compatible(cat) else prev.merge(cat)
-        for key, values in members.items():
-            kept = self.members.setdefault(key, set())
-            kept.update(list(values)[: max(DISTINCT_PER_FLUSH - len(kept), 0)])
-        if profile.n:
-            self.rows += profile.n
-            self.start, self.end = min(self.start, profile.start), max(self.end, profile.end)
-        theirs = profile.moments
-        if theirs is not None and theirs.n:
-            mine = self.moments
-            same = mine is not None and mine.names == theirs.names
-            self.moments = mine.merge(theirs.reshifted(mine.shift)) if same else theirs
-
-    def empty(self) -> bool:
-        return not (self.numeric or self.categorical or self.rows or self.moments is not None)
-
-    def size(self) -> int:
-        size = sum(16 * len(s.bins) + 120 for s in self.numeric.values())
-        size += sum(sum(len(c) + 24 for c in s.counts) + 64 for s in self.categorical.values())
-        size += sum(sum(len(v) + 8 for v in vs) for vs in self.members.values())
-        if self.moments is not None:
-            size += 8 * self.moments.dim * (self.moments.dim + 1)
-        return size + 64
+_REF_REFRESH_FLUSHES = 60  # reference TTLs are refreshed every this many flushes
 
 
 @dataclass(slots=True)
 class _Model:
     builder: ProfileBuilder
     bucket: int
-    unflushed: dict[int, _Delta] = field(default_factory=dict)
+    unflushed: dict[int, Delta] = field(default_factory=dict)
     tokens: dict[FeatureKey, Token] = field(default_factory=dict)
     indexed: set[FeatureKey] = field(default_factory=set)
     reference: Profile | None = None
@@ -162,7 +113,12 @@ class RedisSketchStore:
             try:
                 await self.flush()
                 delay = self._settings.flush_interval
-            except StoreError as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the flush task must outlive any failure; StoreError is the usual one
+                if not isinstance(exc, StoreError):
+                    self._calls.count("flush", exc)
+                    _log.exception("unexpected error in the redis flush")
                 delay = min(max(delay * 2, self._settings.flush_interval), MAX_BACKOFF)
                 _log.warning("redis flush failed (%s); retrying in %.1fs", describe(exc), delay)
 
@@ -198,7 +154,7 @@ class RedisSketchStore:
         members = state.builder.take_distinct()
         delta = state.builder.take(decide=closing)
         if delta.n or delta.numeric or delta.categorical:
-            state.unflushed.setdefault(state.bucket, _Delta()).absorb(delta, members)
+            state.unflushed.setdefault(state.bucket, Delta()).absorb(delta, members)
 
     def add(self, records: Sequence[FeatureRecord]) -> None:
         try:
@@ -276,6 +232,9 @@ class RedisSketchStore:
             pipe.hset(keys.MODELS_KEY, model, repr(now))
             pipe.get(keys.ref_pointer_key(model))
             ops += [("expire", model, None), ("seen", model, None), ("ref", model, None)]
+            if state.ref_version and self._flushes % _REF_REFRESH_FLUSHES == 0:
+                refresh_reference(pipe, model, state.ref_version)
+                ops += [("expire", model, None)] * 3
             wanted = [k for k in state.builder.warming_up() if k not in state.tokens]
             if MOMENTS not in state.tokens and state.builder.moments_basis is None:
                 wanted.append(MOMENTS)
@@ -290,7 +249,7 @@ class RedisSketchStore:
         self._last_flush = {"commands": len(ops), "bytes": sent_bytes, "seconds": time.perf_counter() - started}
         return redirected
 
-    def _delta_calls(self, state: _Model, delta: _Delta) -> list[tuple[FeatureKey, Fields, Token]]:
+    def _delta_calls(self, state: _Model, delta: Delta) -> list[tuple[FeatureKey, Fields, Token]]:
         calls: list[tuple[FeatureKey, Fields, Token]] = []
         for key, sketch in delta.numeric.items():
             token = state.tokens.get(key) or Token(0, keys.numeric_payload(sketch.centre, sketch.scale, sketch.gamma))
@@ -387,11 +346,7 @@ class RedisSketchStore:
 
     async def _adopt_reference(self, model: str, version: int) -> Profile | None:
         state = self._models[model]
-        reference = None
-        if version:
-            raw = await self._calls.run("reference", lambda: self._client.get(keys.ref_key(model, version)))
-            if raw is not None:
-                reference = Profile.from_json(json.loads(raw))
+        reference = await load_reference(self._client, self._calls, model, version) if version else None
         state.ref_version, state.reference = version, reference
         if reference is not None:
             self._collect(state)
@@ -399,13 +354,13 @@ class RedisSketchStore:
         return reference
 
     async def reference(self, model: str) -> Profile | None:
-        state = self._state(model)
-        if state is None:
-            return None
         raw = await self._calls.run("reference", lambda: self._client.get(keys.ref_pointer_key(model)))
         version = int(raw or 0)
-        if version == state.ref_version:
+        state = self._models.get(model)
+        if state is not None and version == state.ref_version:
             return state.reference
+        if version == 0 or (state is None and (state := self._state(model)) is None):
+            return None  # nothing stored (or too many models): no state is created for a mere question
         async with self._lock:
             return await self._adopt_reference(model, version)
 
@@ -443,23 +398,12 @@ class RedisSketchStore:
             index = await self._calls.run("reference", lambda: self._client.hgetall(keys.features_key(model)))
             features = {k for raw in index for k in [keys.parse_feature_field(_text(raw))] if k is not None}
             targets = sorted(features | set(payloads) | {MOMENTS})
-            pipe = self._client.pipeline(transaction=False)
-            for key in targets:
-                pipe.evalsha(self._rebase.sha, 1, keys.state_key(model, key), payloads.get(key, ""), STATE_TTL)
-            results = await self._calls.run("reference", lambda: pipe.execute(raise_on_error=False))
-            if any(is_noscript(r) for r in results):
+            try:
+                old, new = await rebase(self._client, self._calls, self._rebase.sha, model, targets, payloads)
+            except NoScripts:
                 await self._load_scripts()
-                raise StoreUnavailable("redis scripts were not loaded yet; try again")
-            old: dict[FeatureKey, Token] = {}
-            for key, result in zip(targets, results, strict=True):
-                if isinstance(result, Exception):
-                    self._calls.count("reference", result)
-                    raise StoreError(f"redis reference: {describe(result)}")
-                before, after = result
-                if before is not None:
-                    old[key] = Token.decode(before)
-                if after is not None:
-                    state.tokens[key] = Token.decode(after)
+                raise StoreUnavailable("redis scripts were not loaded yet; try again") from None
+            state.tokens.update(new)
             if profile is None:
                 kinds = {k: _text(v) for raw, v in index.items() for k in [keys.parse_feature_field(_text(raw))] if k}
                 vocab = self._vocabularies(state)
@@ -467,28 +411,11 @@ class RedisSketchStore:
                     self._client, self._calls, model, old, kinds, self._window_buckets(), self._top_k, vocab
                 )
                 profile.source = "window"
-            version = await self._store_reference(model, profile)
+            version = await store_reference(self._client, self._calls, model, profile, self._clock())
             state.unflushed.clear()
             state.ref_version, state.reference = version, profile
             state.builder = self._new_builder(model, profile, state.builder.dropped_features)
             return profile, version
-
-    async def _store_reference(self, model: str, profile: Profile) -> int:
-        version = int(await self._calls.run("reference", lambda: self._client.incr(keys.ref_seq_key(model))))
-        profile.version = version
-        profile.created = self._clock()
-        blob = json.dumps(profile.to_json(), separators=(",", ":"))
-        pipe = self._client.pipeline(transaction=False)
-        pipe.set(keys.ref_key(model, version), blob, ex=REF_TTL)
-        pipe.set(keys.ref_pointer_key(model), version, ex=REF_TTL)
-        pipe.expire(keys.ref_seq_key(model), REF_TTL)
-        if version > REF_VERSIONS_KEPT:
-            pipe.delete(keys.ref_key(model, version - REF_VERSIONS_KEPT))
-        results = await self._calls.run("reference", lambda: pipe.execute(raise_on_error=False))
-        for result in results:
-            if isinstance(result, Exception):
-                raise StoreError(f"redis reference: {describe(result)}")
-        return version
 
     # ------------------------------------------------------------------ reads
 

@@ -164,3 +164,16 @@ def test_open_store_picks_backend() -> None:
     redis_store = open_store(StoreSettings(url="redis://127.0.0.1:1/0"), max_features=5, top_k=3)
     assert isinstance(redis_store, RedisSketchStore)
     assert redis_store.health()["backend"] == "redis"
+
+
+async def test_model_cap_counts_dropped_records(make_store: StoreFactory) -> None:
+    from sidecar.store import MAX_MODELS
+
+    store = make_store(Clock())
+    await store.start()
+    for i in range(MAX_MODELS + 3):
+        store.add(records(1, model=f"m{i}"))
+    assert store.health()["dropped_models"] == 3
+    assert len(await store.models()) == MAX_MODELS
+    assert await store.reference("never-seen") is None
+    assert "never-seen" not in await store.models()
