@@ -58,8 +58,12 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+_SCALAR_TYPES = (str, int, float)  # bool is an int
+_CONTAINER_TYPES = (list, dict)
+
+
 def is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float)
+    return value is None or isinstance(value, _SCALAR_TYPES)
 
 
 def looks_like_text(value: str) -> bool:
@@ -76,6 +80,10 @@ def clip(value: RawValue, limits: Limits) -> RawValue:
 
 def tensor_leaves(value: Any, limits: Limits, cap: int) -> list[RawValue]:
     """Row-major scalar leaves of a (nested) list, at most ``cap`` of them, depth-capped."""
+    if isinstance(value, list):
+        head = value[:cap]
+        if not any(isinstance(item, _CONTAINER_TYPES) for item in head):  # flat vector: the common case
+            return [item for item in head if item is None or isinstance(item, _SCALAR_TYPES)]
     out: list[RawValue] = []
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack and len(out) < cap:
@@ -189,10 +197,11 @@ def _bounded(rows: Iterable[Row], limits: Limits, text_fields: set[str]) -> tupl
 
 def _clip_row(row: Mapping[str, RawValue], limits: Limits, text_fields: set[str]) -> Row:
     out: Row = {}
-    for name, value in row.items():
-        if len(out) >= limits.max_leaves:
-            break
-        if isinstance(value, str) and name not in text_fields and looks_like_text(value):
-            text_fields.add(name)
-        out[name] = clip(value, limits)
+    for name, value in islice(row.items(), limits.max_leaves):
+        if isinstance(value, str):
+            if name not in text_fields and looks_like_text(value):
+                text_fields.add(name)
+            if len(value) > limits.max_text_len:
+                value = value[: limits.max_text_len]
+        out[name] = value
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from sidecar.features.values import PiiCounter, leaf_value, text_stats
 from sidecar.models import Decoded, FeatureKind, FeatureRecord, FeatureValue, RawValue, Role
@@ -132,6 +133,7 @@ def _probabilities(elements: dict[int, RawValue]) -> list[float] | None:
     return probs if abs(math.fsum(probs) - 1.0) <= _PROB_TOLERANCE else None
 
 
+@lru_cache(maxsize=16_384)  # names repeat across requests; bounded, so memory stays bounded too
 def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
     # Tag each piece so digit runs compare as numbers and text as text, never int against str.
     return tuple((1, int(p)) if i % 2 else (0, p) for i, p in enumerate(_DIGITS.split(name)))

@@ -61,13 +61,13 @@ def _category_like(value: str) -> bool:
 def text_stats(text: str, pii_counter: PiiCounter | None) -> list[tuple[str, FeatureValue]]:
     """(suffix, value) pairs in a fixed order; suffixes are appended to the field name."""
     n = len(text)
-    letters = sum(map(str.isalpha, text))
+    tokens, digits, upper, letters = _ascii_counts(text) if text.isascii() else _unicode_counts(text)
     stats: list[tuple[str, FeatureValue]] = [
         ("length", float(n)),
-        ("tokens", float(sum(1 for _ in _TOKEN.finditer(text)))),
+        ("tokens", float(tokens)),
         ("non_ascii_share", (n - len(text.encode("ascii", "ignore"))) / n if n else 0.0),
-        ("digit_share", sum(map(str.isdigit, text)) / n if n else 0.0),
-        ("upper_share", sum(map(str.isupper, text)) / letters if letters else 0.0),
+        ("digit_share", digits / n if n else 0.0),
+        ("upper_share", upper / letters if letters else 0.0),
     ]
     if pii_counter is not None:
         counts = pii_counter(text)
@@ -75,6 +75,47 @@ def text_stats(text: str, pii_counter: PiiCounter | None) -> list[tuple[str, Fea
             if _ENTITY.fullmatch(entity):  # entity types become feature names: keep them bounded
                 stats.append((f"pii.{entity}", float(counts[entity])))
     return stats
+
+
+def _unicode_counts(text: str) -> tuple[int, int, int, int]:
+    """(tokens, decimal digits, uppercase letters, letters) with Unicode semantics."""
+    return (
+        len(_TOKEN.findall(text)),
+        sum(map(str.isdecimal, text)),
+        sum(map(str.isupper, text)),
+        sum(map(str.isalpha, text)),
+    )
+
+
+def _ascii_counts(text: str) -> tuple[int, int, int, int]:
+    # The same counts as _unicode_counts, by byte translation: about 100x faster on ASCII text,
+    # which most payload text is (tested for equality).
+    raw = text.encode("ascii")
+    words = len(raw.translate(_NON_WORD_TO_SPACE).split())
+    punctuation = len(raw.translate(None, _WORD_OR_SPACE))
+    return (
+        words + punctuation,
+        len(raw.translate(None, _NOT_DIGIT)),
+        len(raw.translate(None, _NOT_UPPER)),
+        len(raw.translate(None, _NOT_ALPHA)),
+    )
+
+
+def _ascii_set(predicate: Callable[[str], bool]) -> bytes:
+    return bytes(c for c in range(128) if predicate(chr(c)))
+
+
+def _complement(keep: bytes) -> bytes:
+    return bytes(c for c in range(256) if c not in keep)
+
+
+_WORD_BYTES = _ascii_set(lambda c: c.isalnum() or c == "_")
+_SPACE_BYTES = _ascii_set(str.isspace)
+_NON_WORD_TO_SPACE = bytes(c if c in _WORD_BYTES else 32 for c in range(256))
+_WORD_OR_SPACE = _WORD_BYTES + _SPACE_BYTES
+_NOT_DIGIT = _complement(_ascii_set(str.isdecimal))
+_NOT_UPPER = _complement(_ascii_set(str.isupper))
+_NOT_ALPHA = _complement(_ascii_set(str.isalpha))
 
 
 def leaf_value(value: RawValue, pii_counter: PiiCounter | None) -> tuple[FeatureValue, FeatureKind | None]:

@@ -252,3 +252,19 @@ def test_planted_pii_never_appears_in_feature_records() -> None:
         secret_digits = re.sub(r"\D", "", secret)
         if len(secret_digits) >= 9:
             assert secret_digits not in digits, secret
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80), st.text(max_size=20))
+def test_ascii_fast_path_equals_unicode_statistics(ascii_text: str, other: str) -> None:
+    from sidecar.features.values import _ascii_counts, _unicode_counts
+
+    assert _ascii_counts(ascii_text) == _unicode_counts(ascii_text)
+    mixed = ascii_text + other  # non-ASCII text takes the Unicode path; both give the same stats shape
+    assert [k for k, _ in text_stats_of(mixed)] == ["length", "tokens", "non_ascii_share", "digit_share", "upper_share"]
+
+
+def text_stats_of(text: str) -> list[tuple[str, object]]:
+    from sidecar.features.values import text_stats
+
+    return list(text_stats(text, None))
