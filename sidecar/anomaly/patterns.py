@@ -39,10 +39,15 @@ _DELEET = str.maketrans(
 # Runs of single characters separated by one separator: "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e".
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .*_\-]){2,}\w(?!\w)")
 _SEPARATORS = re.compile(r"[ .*_\-]")
-_NON_LETTERS = re.compile(r"[^a-z]+")
-# A letter beside a leet digit or a Cyrillic/Greek letter, or a spaced-out run: worth de-obfuscating.
-_LOOKALIKE = "013457@$\u0370-\u03ff\u0400-\u052f\u0261\u04cf"
-_OBFUSCATED = re.compile(f"[a-z][{_LOOKALIKE}]|[{_LOOKALIKE}][a-z]|(?<!\\w)(?:\\w[ .*_\\-]){{2}}\\w[ .*_\\-]\\w")
+_NOT_LOWER = bytes(c for c in range(256) if not 0x61 <= c <= 0x7A)
+# Cheap hints that de-obfuscation could change something: a letter beside a leet digit, a Latin
+# letter beside a Cyrillic/Greek one, or three single characters in a row between separators.
+# (Written to start with the rare digit class, so the engine skips ahead by first character.)
+_LEET = re.compile("[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))")
+_LOOKALIKE_MIX = re.compile(
+    "[a-z][\u0370-\u03ff\u0400-\u052f\u0261\u04cf]|[\u0370-\u03ff\u0400-\u052f\u0261\u04cf][a-z]"
+)
+_SPACED_HINT = re.compile(r"[ .*_\-]\w[ .*_\-]\w[ .*_\-]\w[ .*_\-]")
 
 
 def strip_marks(text: str) -> str:
@@ -53,13 +58,18 @@ def normalise(text: str) -> str:
     """The view every pattern is matched against (see module docstring)."""
     if text.isascii():
         text = text.lower()  # ASCII is already in every normal form and holds no invisible characters
+        # The whitespace pass is skipped when there is nothing to collapse (the common case).
+        spaced = "  " in text or "\t" in text or "\r" in text or "\x0b" in text or "\x0c" in text
     else:
         text = _INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
         text = unicodedata.normalize("NFC", _MARKS.sub("", text)).casefold()
         for quote, plain in _QUOTES:
             if quote in text:
                 text = text.replace(quote, plain)
-    return _NEWLINES.sub("\n", _HSPACE.sub(" ", text))
+        spaced = True
+    if spaced:
+        text = _HSPACE.sub(" ", text)
+    return _NEWLINES.sub("\n", text) if "\n" in text else text
 
 
 def deobfuscate(norm: str) -> str:
@@ -67,34 +77,36 @@ def deobfuscate(norm: str) -> str:
 
     Returns ``norm`` itself when nothing looks obfuscated, so callers can skip a second match.
     """
-    if _OBFUSCATED.search(norm) is None:
+    if not (_LEET.search(norm) or _SPACED_HINT.search(norm) or (not norm.isascii() and _LOOKALIKE_MIX.search(norm))):
         return norm
     return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), norm.translate(_DELEET))
 
 
 def squash(deobfuscated: str) -> str:
     """ASCII letters only: catches phrases split by arbitrary punctuation or spacing."""
-    return _NON_LETTERS.sub("", deobfuscated)
+    return deobfuscated.encode("ascii", "ignore").translate(None, _NOT_LOWER).decode("ascii")
 
 
 class _Branch:
-    """One pattern plus the literal keywords one of which it cannot match without (a cheap prefilter).
+    """One pattern plus the literal keywords it cannot match without (a cheap prefilter).
 
-    A leading ``\\b`` is checked by hand after the match: a pattern that starts with a plain word
-    alternation lets the regex engine skip ahead by first character, several times faster.
+    ``keywords`` reads "a|b&c|d": (a or b) and (c or d) must occur in the text.  A leading ``\\b``
+    is checked by hand after the match: a pattern that starts with a plain word alternation lets
+    the regex engine skip ahead by first character, several times faster.
     """
 
-    __slots__ = ("bounded", "keywords", "regex")
+    __slots__ = ("bounded", "groups", "regex")
 
     def __init__(self, keywords: str, source: str) -> None:
-        # "a|b&c|d" means (a or b) and (c or d): every group needs one keyword present.
-        self.keywords = tuple(tuple(strip_marks(k) for k in group.split("|")) for group in keywords.split("&"))
+        self.groups = tuple(frozenset(strip_marks(k) for k in group.split("|")) for group in keywords.split("&"))
         self.bounded = source.startswith("\\b")
         self.regex = re.compile(strip_marks(source[2:] if self.bounded else source))
 
-    def search(self, view: str) -> bool:
-        # Substring tests run at memory speed; the regex runs only on texts that hold a keyword.
-        if not all(any(k in view for k in group) for group in self.keywords):
+    def search(self, view: str, present: set[str] | None = None) -> bool:
+        """Whether the pattern matches ``view``; ``present`` = keywords already known to occur in it."""
+        if present is None:
+            present = {k for group in self.groups for k in group if k in view}
+        if not all(group & present for group in self.groups):
             return False
         pos = 0
         while (m := self.regex.search(view, pos)) is not None:
@@ -115,7 +127,10 @@ def _compile(parts: list[tuple[str, str]]) -> tuple[_Branch, ...]:
 
 def match(view: str, skip: set[str] | frozenset[str] = frozenset()) -> set[str]:
     """Reasons whose patterns match a normalised (or de-obfuscated) view, ``skip`` excluded."""
-    return {reason for reason, branches in PATTERNS if reason not in skip and any(b.search(view) for b in branches)}
+    present = present_keywords(view)
+    return {
+        reason for reason, branches in PATTERNS if reason not in skip and any(b.search(view, present) for b in branches)
+    }
 
 
 _Q = r"(?:previous|prior|above|earlier|preceding|foregoing|original|initial|old|existing|system|safety)"
@@ -217,12 +232,12 @@ _JAILBREAK: list[tuple[str, str]] = [
         rf"\b(?:act|behave|respond|roleplay|role-play|pretend to be|pose|answer) (?:as|like) (?:an? |my |the )?{_ROGUE}\b",
     ),
     (
-        " mode",
+        "mode",
         r"\b(?:you are|you're|you will|you must|now) (?:now )?(?:in |enter |operating in |running in |be in )?(?:developer|dev|god|jailbreak|dan|unrestricted|unfiltered) mode\b",
     ),
     ("developer mode", r"\bdeveloper mode (?:enabled|output|response|activated)\b"),
     (
-        " mode",
+        "mode",
         r"\b(?:enable|activate|enter|unlock) (?:the )?(?:jailbreak|dan|god|unrestricted|unfiltered|uncensored) mode\b",
     ),
     (
@@ -271,10 +286,13 @@ _SYS = r"(?:system ?prompt|system message|system instructions|initial instructio
 _ADJ = r"(?:full |entire |complete |exact |whole |original |initial |hidden |secret |internal |real |actual |verbatim |first |previous |current )"
 _EXTRACTION: list[tuple[str, str]] = [
     (
-        "system|instructions|prompt|developer&print|show|reveal|display|output|repeat|recite|tell me|give me|share|write|leak|dump|expose|disclose|provide|paste|spell out|echo|return|translate|summar|read back|copy",
+        "system|instructions|prompt|preprompt|metaprompt|developer&print|show|reveal|display|output|repeat|recite|tell me|give me|share|write|leak|dump|expose|disclose|provide|paste|spell out|echo|return|translate|summar|read back|copy",
         rf"\b(?:print|show|reveal|display|output|repeat|recite|tell me|give me|share|write out|write down|leak|dump|expose|disclose|provide|paste|spell out|echo|return|translate|summarize|summarise|read back|copy)\b (?:me |us )?(?:back )?(?:all |the |your |all of your |everything in your |of your )?{_ADJ}{{0,3}}{_SYS}",
     ),
-    ("what&system|instructions|prompt|developer", rf"\bwhat (?:is|are|was|were|does) your {_ADJ}{{0,2}}{_SYS}"),
+    (
+        "what&system|instructions|prompt|preprompt|metaprompt|developer",
+        rf"\bwhat (?:is|are|was|were|does) your {_ADJ}{{0,2}}{_SYS}",
+    ),
     (
         "were you|have you",
         r"\b(?:what|which) (?:instructions|rules|guidelines) (?:were|have) you (?:been )?(?:given|told|programmed with)\b",
@@ -297,7 +315,7 @@ _EXTRACTION: list[tuple[str, str]] = [
         r"\b(?:montre|montrez|révèle|révélez|affiche|affichez|donne|donnez|répète|répétez)(?:-moi| moi)? (?:ton|votre|le|tes|vos) (?:prompt|message|instructions|consignes) (?:système|du système|initiales?)\b",
     ),
     (
-        "system|anweisungen",
+        "system|anweisungen|anfangsanweisungen",
         r"\b(?:zeige?|zeig|gib|nenne|verrate|wiederhole)\b (?:mir )?(?:deinen|deine|den|die|ihren) (?:system-?prompt|systemnachricht|systemanweisungen|anfangsanweisungen|ursprünglichen anweisungen)\b",
     ),
     (
@@ -315,7 +333,7 @@ _EXTRACTION: list[tuple[str, str]] = [
 _SECRET_NOUN = r"(?:api[ _-]?keys?|secret keys?|secrets|passwords?|passwd|credentials?|access tokens?|auth(?:entication)? tokens?|bearer tokens?|private keys?|ssh keys?|env(?:ironment)? (?:variables|vars)|connection strings?|session (?:tokens?|cookies?))"
 _SECRET: list[tuple[str, str]] = [
     (
-        "key|secret|passw|credential|token|env|connection string|cookie&your|admin|root|system|server|database|db|openai|aws|master|developer|stored|internal",
+        "key|api|secret|passw|credential|token|env|connection string|cookie&your|admin|root|system|server|database|db|openai|aws|master|developer|stored|internal",
         rf"\b(?:print|show|reveal|display|output|tell me|give me|share|leak|dump|expose|disclose|send|list|return|what (?:is|are)|read out)\b (?:me |us )?(?:all |the )?(?:of )?(?:your|the (?:admin|administrator|root|system|server|database|db|openai|aws|master|developer)'?s?|the stored|any stored|all stored|internal|stored) (?:\w+ ){{0,2}}{_SECRET_NOUN}\b(?! (?:policy|policies|requirements?|reset|manager|field|length|strength|format|hint|rules))",
     ),
     (
@@ -335,7 +353,7 @@ _SECRET: list[tuple[str, str]] = [
 
 _MARKUP: list[tuple[str, str]] = [
     (
-        "<|",
+        "im_|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id|fim_",
         r"<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id|fim_prefix|fim_suffix|fim_middle)\|>",
     ),
     ("inst]", r"\[/?inst\]"),
@@ -373,7 +391,7 @@ _TOOL: list[tuple[str, str]] = [
         "tool_|function_",
         r"</?(?:tool_call|tool_calls|function_call|function_calls|tool_use|tool_result|tool_response|function_results|tool_code)\b[^>]{0,100}>",
     ),
-    ("<|", r"<\|(?:tool_call|python_tag|tool|plugin|function)[^|>]{0,20}\|>"),
+    ("tool|python_tag|plugin|function", r"<\|(?:tool_call|python_tag|tool|plugin|function)[^|>]{0,20}\|>"),
     ("function_call|tool_call|tool_use_id", r"\"(?:function_call|tool_calls|tool_call_id|tool_use_id)\" ?: ?[\[{\"]"),
     ('"role"', r"\"role\" ?: ?\"(?:tool|function)\""),
     ('"arguments"', r"\{ ?\"name\" ?: ?\"[\w.-]{1,64}\" ?, ?\"arguments\" ?:"),
@@ -440,3 +458,47 @@ SQUASHED: tuple[tuple[str, tuple[_Branch, ...]], ...] = (
         ),
     ),
 )
+
+_TOKEN = re.compile(r"[a-z0-9_]+")
+# ASCII punctuation → space, so that str.split() yields the same tokens as _TOKEN (much faster).
+_TO_SPACE = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")})
+
+
+def present_keywords(view: str) -> set[str]:
+    """The keywords of ``PATTERNS`` that occur in a normalised view (a necessary condition only).
+
+    A keyword with an ASCII word of three letters or more is looked up by its longest such word,
+    which counts when it starts a token (every pattern has its words at word starts): one pass over
+    the text's distinct tokens answers all of them.  The rest are substring tests.
+    """
+    present = {k for k in _SUBSTRING_KEYWORDS if k in view}
+    if view.isascii():
+        tokens = set(view.translate(_TO_SPACE).split())
+    else:
+        present.update(k for k in _FOREIGN_KEYWORDS if k in view)
+        tokens = set(_TOKEN.findall(view))
+    for token in tokens:
+        for word, keywords in _WORD_KEYWORDS.get(token[:3], ()):
+            if token.startswith(word):
+                present.update(keywords)
+    return present
+
+
+def _keyword_tables() -> tuple[dict[str, tuple[tuple[str, tuple[str, ...]], ...]], tuple[str, ...], tuple[str, ...]]:
+    by_word: dict[str, list[str]] = {}
+    substrings, foreign = [], []
+    for k in sorted({k for _, branches in PATTERNS for b in branches for group in b.groups for k in group}):
+        words = [w for w in _TOKEN.findall(k) if len(w) >= 3]
+        if not k.isascii():
+            foreign.append(k)
+        elif words:
+            by_word.setdefault(max(words, key=len), []).append(k)
+        else:
+            substrings.append(k)
+    table: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for word, keywords in sorted(by_word.items()):
+        table.setdefault(word[:3], []).append((word, tuple(keywords)))
+    return {p: tuple(entries) for p, entries in table.items()}, tuple(substrings), tuple(foreign)
+
+
+_WORD_KEYWORDS, _SUBSTRING_KEYWORDS, _FOREIGN_KEYWORDS = _keyword_tables()
