@@ -66,7 +66,8 @@ class ProfileBuilder:
         self.max_features = max_features
         self.warmup = max(warmup, 1)
         self.relative_accuracy = relative_accuracy
-        self.dropped_features = 0  # values dropped because the model already had max_features features
+        # feature values dropped: the model already had max_features features (or extraction cut them)
+        self.dropped_features = 0
         self._scales: dict[FeatureKey, tuple[float, float]] = dict(scales or {})
         self._vocab: dict[FeatureKey, frozenset[str]] = dict(vocabularies or {})
         self._kinds: dict[FeatureKey, str] = dict(kinds or {})
@@ -144,6 +145,7 @@ class ProfileBuilder:
     def add(self, records: Sequence[FeatureRecord]) -> None:
         for record in records:
             self.n += 1
+            self.dropped_features += record.dropped_features  # cut at extraction by the same cap
             self.start = min(self.start, record.time)
             self.end = max(self.end, record.time)
             for role, values in (("input", record.inputs), ("output", record.outputs)):

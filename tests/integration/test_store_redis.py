@@ -224,9 +224,11 @@ async def test_backlog_is_bounded_while_redis_is_down() -> None:
     await store.close()
 
 
-def test_cluster_url_and_key_slots() -> None:
+def test_cluster_and_tls_urls_and_key_slots() -> None:
     client = make_client("redis+cluster://127.0.0.1:7000/0", timeout=0.5)
     assert type(client).__name__ == "RedisCluster"
+    tls = make_client("rediss://127.0.0.1:6380/0", timeout=0.5)
+    assert tls.connection_pool.connection_class.__name__ == "SSLConnection"  # type: ignore[union-attr]
     feature = ("input", "age")
     names = [
         keys.state_key("m", feature),

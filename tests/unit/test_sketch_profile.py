@@ -78,6 +78,12 @@ def test_feature_cap_counts_dropped_values() -> None:
     assert builder.dropped_features == 20  # "gap" and "prediction" for each of 10 rows
 
 
+def test_features_cut_at_extraction_count_as_dropped() -> None:
+    builder = ProfileBuilder("m")
+    builder.add([FeatureRecord("m", "1", 1.0, inputs={"x": 1.0}, dropped_features=4)])
+    assert builder.dropped_features == 4
+
+
 def test_type_violation_counted_as_invalid() -> None:
     builder = ProfileBuilder("m", scales={("input", "x"): (0.0, 1.0)})
     builder.add([FeatureRecord("m", "1", 1.0, inputs={"x": "oops"}), FeatureRecord("m", "2", 2.0, inputs={"x": 1.0})])
