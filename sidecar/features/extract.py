@@ -25,6 +25,7 @@ from sidecar.models import Decoded, FeatureKind, FeatureRecord, FeatureValue, Ra
 _VECTOR_ELEMENT = re.compile(r"(?P<base>.+)\[(?P<k>\d+)\]")
 _DIGITS = re.compile(r"(\d+)")
 _PROB_TOLERANCE = 0.01
+_MEMO_LIMIT = 4096
 
 Feature = tuple[Role, str, FeatureValue, FeatureKind | None]
 
@@ -42,6 +43,7 @@ def extract(
     if decoded.skipped is not None:
         return ()
     n_rows = max(len(decoded.inputs), len(decoded.outputs))
+    pii_counter = _memoized(pii_counter) if pii_counter is not None else None
     records: list[FeatureRecord] = []
     for i in range(n_rows):
         in_row = decoded.inputs[i] if i < len(decoded.inputs) else {}
@@ -131,6 +133,21 @@ def _probabilities(elements: dict[int, RawValue]) -> list[float] | None:
             return None
         probs.append(float(value))
     return probs if abs(math.fsum(probs) - 1.0) <= _PROB_TOLERANCE else None
+
+
+def _memoized(counter: PiiCounter) -> PiiCounter:
+    """Batches repeat category values row after row; ask the (costly) PII counter once per value."""
+    memo: dict[str, Mapping[str, int]] = {}
+
+    def count(text: str) -> Mapping[str, int]:
+        found = memo.get(text)
+        if found is None:
+            found = counter(text)
+            if len(memo) < _MEMO_LIMIT:
+                memo[text] = found
+        return found
+
+    return count
 
 
 @lru_cache(maxsize=16_384)  # names repeat across requests; bounded, so memory stays bounded too

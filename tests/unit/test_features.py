@@ -268,3 +268,16 @@ def text_stats_of(text: str) -> list[tuple[str, object]]:
     from sidecar.features.values import text_stats
 
     return list(text_stats(text, None))
+
+
+def test_pii_counter_is_asked_once_per_distinct_value() -> None:
+    calls: list[str] = []
+
+    def counting(text: str) -> Mapping[str, int]:
+        calls.append(text)
+        return {"PERSON": 0}
+
+    rows = tuple({"color": "red" if i % 2 else "blue", "n": i} for i in range(50))
+    recs = records(Decoded(dialect="kserve_v1", inputs=rows), pii_counter=counting)
+    assert len(recs) == 50 and recs[1].inputs["color"] == "red"
+    assert sorted(calls) == ["blue", "red"]
