@@ -75,6 +75,7 @@ class ProfileBuilder:
             self._kinds.setdefault(key, "numeric")  # a known scale means a numeric feature
         self._reservoir: dict[FeatureKey, list[float]] = {}
         self._tally: dict[FeatureKey, _Tally] = {}
+        self._unknown: dict[FeatureKey, int] = {}  # features seen only missing so far → missing count
         self._basis: tuple[tuple[str, ...], npt.NDArray[np.float64]] | None = None
         if moments_basis is not None:
             self._basis = (tuple(moments_basis[0]), np.asarray(moments_basis[1], dtype=np.float64))
@@ -155,15 +156,29 @@ class ProfileBuilder:
                 self._add_moment_row(record.inputs)
 
     def _kind_of(self, key: FeatureKey, value: FeatureValue, hint: str | None) -> str | None:
+        """The feature's kind, fixed by its first hint or non-missing value; None = not (yet) tracked."""
         kind = self._kinds.get(key)
         if kind is not None:
             return kind
-        if len(self._kinds) >= self.max_features:
+        known = key in self._unknown
+        if not known and len(self._kinds) + len(self._unknown) >= self.max_features:
             self.dropped_features += 1
             return None
         if hint not in ("numeric", "categorical", "text"):
+            if value is None:
+                # A missing value says nothing about the kind: wait for a real one, keep the count.
+                self._unknown[key] = self._unknown.get(key, 0) + 1
+                return None
             hint = "categorical" if isinstance(value, str) else "numeric"
         self._kinds[key] = hint
+        missing = self._unknown.pop(key, 0)
+        if missing:
+            if hint == "categorical":
+                self._cat(key).missing += missing
+            elif key in self._scales:
+                self._sketch(key).missing += missing
+            else:
+                self._tally.setdefault(key, _Tally()).missing += missing
         return hint
 
     def _add_value(self, key: FeatureKey, value: FeatureValue, hint: str | None) -> None:

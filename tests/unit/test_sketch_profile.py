@@ -84,6 +84,17 @@ def test_features_cut_at_extraction_count_as_dropped() -> None:
     assert builder.dropped_features == 4
 
 
+def test_leading_missing_values_do_not_fix_the_kind() -> None:
+    builder = ProfileBuilder("m", warmup=10)
+    rows = [{"plan": None}, {"plan": None}, {"plan": "pro"}, {"plan": "basic"}]
+    builder.add([FeatureRecord("m", str(i), float(i), inputs=row) for i, row in enumerate(rows)])
+    profile = builder.build()
+    assert profile.kinds[("input", "plan")] == "categorical"
+    plan = profile.categorical[("input", "plan")]
+    assert (plan.missing, plan.count) == (2, 2)
+    assert profile.numeric == {}
+
+
 def test_type_violation_counted_as_invalid() -> None:
     builder = ProfileBuilder("m", scales={("input", "x"): (0.0, 1.0)})
     builder.add([FeatureRecord("m", "1", 1.0, inputs={"x": "oops"}), FeatureRecord("m", "2", 2.0, inputs={"x": 1.0})])
