@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -39,11 +40,15 @@ class Wiring:
     cleanup_ctx: list[CleanupCtx] = field(default_factory=list)  # background tasks, owned by the admin app
     capture_status: StatusProvider | None = None
     store_status: StatusProvider | None = None
+    extra_status: StatusProvider | None = None
+    capture: Any = None  # the capture service, for tests and shutdown ordering
 
 
 def build_wiring(settings: Settings, telemetry: Telemetry) -> Wiring:
-    """The capture pipeline, store and analysis endpoints are wired here (none yet: NullSink)."""
-    return Wiring()
+    """The whole monitoring stack: capture → store → drift/anomaly/labels → admin routes."""
+    from .wiring import build_monitoring
+
+    return build_monitoring(settings, telemetry)
 
 
 class Sidecar:
@@ -79,6 +84,7 @@ class Sidecar:
                 upstream_url=self.settings.proxy.upstream,
                 version=__version__,
                 capture_status=w.capture_status,
+                extra_status=w.extra_status,
                 store_status=w.store_status,
                 extra_routes=w.admin_routes,
                 cleanup_ctx=w.cleanup_ctx,

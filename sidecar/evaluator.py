@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ from .drift import evaluate, to_json
 from .drift.alerting import AlertPolicy
 from .models import Alert, DriftResult
 from .quality import data_quality
+from .quality.metrics import HIGHER_IS_BETTER, gauge_scores, performance_report
 from .sketches.profile import Profile
 
 _log = logging.getLogger("sidecar.drift")
@@ -29,6 +30,12 @@ class _Profiles(Protocol):
 
 class DriftMetrics(Protocol):
     def drift(self, model: str, result: DriftResult) -> None: ...
+    def performance(self, model: str, scores: Mapping[str, float]) -> None: ...
+
+
+class _LabelWindows(Protocol):
+    async def window(self, model: str) -> list[Any]: ...
+    async def models(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +70,16 @@ class DriftEvaluator:
         store: _Profiles,
         *,
         metrics: DriftMetrics,
-        send_alert: Callable[[Alert], None] | None = None,
+        send_alert: Callable[[Alert], object] | None = None,
+        labels: _LabelWindows | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._metrics = metrics
         self._send_alert = send_alert
         self._policy = AlertPolicy(cooldown=settings.alerts.cooldown, hysteresis=settings.alerts.hysteresis)
+        self._labels = labels
+        self._perf_reference: dict[tuple[str, str], float] = {}  # first full window's score per metric
         self._cache: dict[str, Evaluation] = {}
         self.evaluations = 0
         self.last_error: str | None = None
@@ -89,7 +99,7 @@ class DriftEvaluator:
         reference = await self._store.reference(model)
         window_s = float(self._settings.store.bucket_seconds * self._settings.store.window_buckets)
         if reference is None:
-            reference = Profile.empty(model)
+            reference = Profile(model=model, source="none")
         # Bulk numpy/scipy work: off the event loop so the proxy's latency does not notice.
         result, violations = await asyncio.to_thread(self._compute, reference, current, window_s)
         evaluation = Evaluation(result, tuple(violations), time.monotonic())
@@ -103,12 +113,43 @@ class DriftEvaluator:
         return result, violations
 
     async def tick(self) -> None:
+        now = time.time()
         for model in await self._store.models():
             evaluation = await self.evaluate(model)
             self._metrics.drift(model, evaluation.result)
-            if self._send_alert is not None:
-                for alert in self._policy.observe(evaluation.result, time.time()):
-                    self._send_alert(alert)
+            alerts = self._policy.observe(evaluation.result, now)
+            alerts += self._policy.observe_quality(model, evaluation.violations, now)
+            self._emit(alerts)
+        if self._labels is not None:
+            await self._performance(self._labels, now)
+
+    async def _performance(self, labels: _LabelWindows, now: float) -> None:
+        """Score gauges from the joined labels; alerts when a score is low or fell from its reference."""
+        settings = self._settings.labels
+        for model in await labels.models():
+            report = await asyncio.to_thread(performance_report, await labels.window(model))
+            if not report.get("n_labeled"):
+                continue
+            scores = gauge_scores(report)
+            self._metrics.performance(model, scores)
+            alerts = []
+            for metric in sorted(HIGHER_IS_BETTER & scores.keys()):
+                value = scores[metric]
+                if len(self._perf_reference) < 4096:
+                    self._perf_reference.setdefault((model, metric), value)
+                alert = self._policy.observe_metric(
+                    model, metric, value, now,
+                    min_score=settings.min_score, reference_value=self._perf_reference.get((model, metric)),
+                    max_drop=settings.max_drop,
+                )  # fmt: skip
+                if alert is not None:
+                    alerts.append(alert)
+            self._emit(alerts)
+
+    def _emit(self, alerts: Sequence[Alert]) -> None:
+        if self._send_alert is not None:
+            for alert in alerts:
+                self._send_alert(alert)
 
     async def run(self) -> None:
         interval = self._settings.drift.evaluate_interval

@@ -111,6 +111,7 @@ class CaptureResult:
     trace_id: str | None = None
     span_id: str | None = None
     duration_s: float = 0.0
+    labels: tuple[tuple[str, Any], ...] = ()  # (request_id, label) from the configured label header
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -91,11 +92,11 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
 
     metrics = TelemetryMetrics(telemetry)
     store = open_store(settings.store, max_features=settings.capture.max_features, top_k=settings.drift.top_k)
-    labels = open_label_store(settings)
+    labels = open_label_store(settings, on_error=telemetry.instruments.store_error)
     consumer = CaptureConsumer(settings, store=store, labels=labels, metrics=metrics)
     service = CaptureService(settings, consumer, metrics)
     alerts = AlertSink(settings.alerts)
-    evaluator = DriftEvaluator(settings, store, metrics=metrics, send_alert=alerts.send)
+    evaluator = DriftEvaluator(settings, store, metrics=metrics, send_alert=alerts.submit, labels=labels)
     telemetry.instruments.observe_queue_size(lambda: len(service.queue))
 
     def on_reference(model: str) -> None:
@@ -116,12 +117,11 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await store.start()
-        await labels.start()
         await alerts.start()
         await service.start()
         tasks = [
             asyncio.create_task(evaluator.run(), name="sidecar-drift-evaluator"),
-            asyncio.create_task(_poll_store_errors(telemetry, store, labels), name="sidecar-store-errors"),
+            asyncio.create_task(_poll_store_errors(telemetry, store), name="sidecar-store-errors"),
         ]
         _log.info("capture ready: %d worker process(es), redaction %s", service.pool.processes, service.pool.redaction_status)
         try:
@@ -131,13 +131,13 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await service.close()
-            await alerts.close()
+            await alerts.aclose()
             await labels.close()
             await store.close()
 
     def store_status() -> Mapping[str, Any]:
         health = dict(store.health())
-        health["labels"] = labels.health()
+        health["labels"] = dataclasses.asdict(labels.health())
         return health
 
     def extra_status() -> Mapping[str, Any]:
@@ -145,7 +145,7 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
             "redaction": service.pool.redaction_status,
             "models": consumer.models(),
             "drift": {"evaluations": evaluator.evaluations, "last_error": evaluator.last_error},
-            "alerts": alerts.status(),
+            "alerts": dataclasses.asdict(alerts.stats),
         }
 
     return Wiring(

@@ -7,7 +7,7 @@ import logging
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,6 +47,7 @@ class _Sketches(_Reference, Protocol):
 
 class _Labels(Protocol):
     async def put_predictions(self, records: Sequence[Any]) -> None: ...
+    async def put_labels(self, items: Sequence[tuple[str, object]], *, now: float) -> list[Any]: ...
 
 
 @dataclass(slots=True)
@@ -117,7 +118,9 @@ class CaptureConsumer:
 
     async def handle(self, results: Sequence[CaptureResult]) -> None:
         predictions: list[Any] = []
+        labels: list[tuple[str, object]] = []
         for result in results:
+            labels.extend(result.labels)
             try:
                 predictions.extend(await self._handle_one(result))
             except asyncio.CancelledError:
@@ -135,6 +138,13 @@ class CaptureConsumer:
                 raise
             except Exception as exc:  # store errors are counted by the store; keep going
                 _log.warning("could not record predictions for label joins: %s", type(exc).__name__)
+        if labels and self._labels is not None:
+            try:
+                await self._labels.put_labels(labels, now=time.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("could not record header labels: %s", type(exc).__name__)
 
     async def _handle_one(self, result: CaptureResult) -> list[Any]:
         if result.skipped and result.skipped.split(":")[0] in {"pipeline_error", "worker_crashed"}:
@@ -170,7 +180,10 @@ class CaptureConsumer:
             self._store.add(records)
             self._metrics.observations(model, len(records))
         await self._score(model, view, result, records)
-        return predictions_from(result) if records else []
+        if not records:
+            return []
+        renamed = replace(result, model=model, records=tuple(records))
+        return predictions_from(renamed, segment_feature=self._settings.labels.segment_feature)
 
     async def _score(self, model: str, view: ModelView, result: CaptureResult, records: Sequence[FeatureRecord]) -> None:
         scorer = await self._scorer(model, view)
@@ -217,14 +230,15 @@ class CaptureConsumer:
             return None
         version = (reference.version, reference.created)
         if view.scorer is None or view.scorer_version != version:
-            view.scorer = TabularScorer.fit(reference, target_rate=self._settings.anomaly.target_false_flag_rate)
+            # Calibration samples the reference (numpy, ~100 ms): off the proxy's event loop.
+            view.scorer = await asyncio.to_thread(
+                TabularScorer.fit, reference, target_rate=self._settings.anomaly.target_false_flag_rate
+            )
             view.scorer_version = version
         return view.scorer
 
 
 def _rename(record: FeatureRecord, model: str) -> FeatureRecord:
-    from dataclasses import replace
-
     return replace(record, model=model)
 
 

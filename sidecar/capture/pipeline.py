@@ -15,6 +15,7 @@ from .. import codecs, features
 from ..anomaly import text as text_checks
 from ..config import Settings
 from ..models import CaptureResult, Decoded, Exchange
+from ..quality.joins import parse_label_header
 from ..redaction import Redactor
 
 _BINARY_PREVIEW = "<binary payload: {n} bytes>"
@@ -83,7 +84,21 @@ class Pipeline:
             trace_id=exchange.trace_id,
             span_id=exchange.span_id,
             duration_s=exchange.duration_s,
+            labels=self._header_labels(exchange),
         )
+
+    def _header_labels(self, exchange: Exchange) -> tuple[tuple[str, Any], ...]:
+        name = self._settings.labels.header.lower()
+        if not name:
+            return ()
+        items: list[tuple[str, Any]] = []
+        for header, value in exchange.request_headers:
+            if header == name:
+                try:
+                    items.extend(parse_label_header(value))
+                except ValueError:
+                    continue  # a malformed header changes nothing
+        return tuple(items[: self._settings.labels.max_batch])
 
     def _redact_payload(
         self,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..anomaly.inline import InlineGate
 from ..config import Settings
+from ..errors import ConfigError
 from ..models import CaptureResult, Exchange
 from .consumer import CaptureConsumer, CaptureMetrics
 from .pool import WorkerPool
@@ -29,7 +30,10 @@ class CaptureSink:
         self._metrics = metrics
         self._counts = consumer.counts
         self.body_cap = settings.capture.body_cap if self._sampler.tees else 0
-        self._gate = InlineGate(settings.anomaly.enforce) if settings.anomaly.enforce else None
+        try:
+            self._gate = InlineGate(settings.anomaly.enforce) if settings.anomaly.enforce else None
+        except ValueError as exc:
+            raise ConfigError("--enforce", str(exc)) from exc
         self._gate_status = settings.anomaly.enforce_status
         self.gates = self._gate is not None
         self.always = self._sampler.always

@@ -89,7 +89,6 @@ async def upstream() -> AsyncIterator[str]:
     app.router.add_post("/v1/models/{name}:predict", _predict)
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_post("/echo/gzip", _gzip_echo)
-    app.router.add_get("/health", lambda r: web.json_response({"ok": True}))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
