@@ -376,7 +376,8 @@ class ProfileBuilder:
 
     def _flush_moments(self) -> None:
         if self._moments is not None and self._moment_rows:
-            self._moments.update(np.asarray(self._moment_rows, dtype=np.float64).reshape(-1, self._moments.dim))
+            rows = np.asarray(self._moment_rows, dtype=np.float64).reshape(len(self._moment_rows), self._moments.dim)
+            self._moments.update(rows)
         self._moment_rows = []
 
     def _flush_all(self) -> None:

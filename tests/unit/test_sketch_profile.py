@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sidecar.errors import ProfileError
 from sidecar.models import FeatureRecord
@@ -192,3 +194,26 @@ def test_profile_merge_rejects_other_model() -> None:
     right = Profile("a", n=1, numeric={("input", "x"): NumericSketch(0.0, 2.0)}, kinds={("input", "x"): "numeric"})
     with pytest.raises(ValueError):
         left.merge(right)
+
+
+_ANY = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.sampled_from(["red", "", "__other__"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), _ANY, max_size=4), max_size=40))
+def test_arbitrary_records_never_raise_and_round_trip(rows: list[dict[str, Any]]) -> None:
+    builder = ProfileBuilder("m", top_k=2, max_features=3, warmup=5)
+    builder.add([FeatureRecord("m", str(i), float(i), inputs=row) for i, row in enumerate(rows)])
+    profile = builder.build(decide=True)
+    assert profile.n == len(rows)
+    for sketch in profile.numeric.values():
+        assert (
+            sketch.total
+            == sketch.count + sketch.missing + sketch.nan + sketch.pos_inf + sketch.neg_inf + sketch.invalid
+        )
+    assert Profile.from_json(profile.to_json()).to_json() == profile.to_json()
