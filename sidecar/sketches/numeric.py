@@ -90,15 +90,13 @@ class NumericSketch:
     def keys_of(self, finite: FloatArray) -> npt.NDArray[np.int64]:
         """Signed bucket key of each finite value (0 = zero bucket)."""
         z = (finite - self.centre) / self.scale
-        mag = np.abs(z)
-        keys = np.zeros(z.shape, dtype=np.int64)
-        with np.errstate(divide="ignore"):
-            logs = np.log(np.where(mag > 0, mag, 1.0)) / self._lng
-        pos = z > math.exp(self._i_min * self._lng)
-        neg = -z >= math.exp(self._i_min * self._lng)
-        keys[pos] = np.ceil(logs[pos]).astype(np.int64) - self._i_min
-        keys[neg] = -(np.floor(logs[neg]).astype(np.int64) + 1 - self._i_min)
-        return np.clip(keys, -self._k_max, self._k_max)
+        zero = math.exp(self._i_min * self._lng)
+        # log of |z| floored at half the zero band: no -inf, and those values land in the zero bucket
+        logs = np.log(np.maximum(np.abs(z), zero / 2)) / self._lng
+        pos = np.ceil(logs) - self._i_min
+        neg = -(np.floor(logs) + 1 - self._i_min)
+        keys = np.where(z > zero, pos, np.where(-z >= zero, neg, 0.0))
+        return np.clip(keys, -self._k_max, self._k_max).astype(np.int64)
 
     def update(self, values: Sequence[float | None] | FloatArray) -> None:
         """Add values: ``None`` counts as missing; NaN/±Inf are counted apart from the histogram."""
@@ -122,7 +120,7 @@ class NumericSketch:
         shifted = arr - self.centre
         self.count += int(arr.size)
         self._s1 += float(shifted.sum())
-        self._s2 += float(np.dot(shifted, shifted))
+        self._s2 += float(np.square(shifted).sum())  # not np.dot: BLAS threads cost more than they save here
         self.min = min(self.min, float(arr.min()))
         self.max = max(self.max, float(arr.max()))
         # bincount over the (small, fixed) key range: linear time, unlike np.unique's sort
