@@ -142,9 +142,15 @@ def _word_at(text: str, i: int) -> str:
 
 
 def _has_blob(text: str) -> bool:
-    if len(text) < _BLOB_MIN or max(map(len, text.split()), default=0) < _BLOB_MIN:
-        return False  # a blob is one long unbroken token; ordinary text has none
-    for m in _BASE64.finditer(text):
+    if len(text) < _BLOB_MIN:
+        return False
+    # A blob is one long unbroken token: only those are searched (ordinary text has none).
+    long_tokens = [t for t in text.split() if len(t) >= _BLOB_MIN][:_MAX_HITS]
+    return any(_blob_in(token) for token in long_tokens)
+
+
+def _blob_in(token: str) -> bool:
+    for m in _BASE64.finditer(token):
         blob = m.group()
         # Real base64 mixes cases and digits; long identifiers and paths do not.
         if (
@@ -156,7 +162,7 @@ def _has_blob(text: str) -> bool:
             and len(set(blob)) >= 20
         ):
             return True
-    return _HEX.search(text) is not None
+    return _HEX.search(token) is not None
 
 
 def _is_repetitive(text: str) -> bool:

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from sidecar.anomaly.tabular import TabularScorer, Verdict
@@ -202,3 +204,22 @@ def test_profile_round_trip_scores_the_same() -> None:
     rng = np.random.default_rng(8)
     rows = _records(_z(rng, 50), rng)
     assert [v.score for v in again.score_many(rows)] == [v.score for v in SCORER.score_many(rows)]
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**18), max_value=10**18),
+    st.text(max_size=8),
+    st.sampled_from(["red", "green", "free", "team", ""]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from([*NAMES, "color", "plan", "count", "other"]), _VALUES, max_size=12))
+def test_arbitrary_rows_never_raise_and_both_paths_agree(inputs: dict[str, object]) -> None:
+    row = FeatureRecord(model="m", request_id="r", time=0.0, inputs=inputs)  # type: ignore[arg-type]
+    one, batch = SCORER.score(row), SCORER.score_many([row])[0]
+    assert math.isfinite(one.score) and one.score >= 0
+    assert (one.flagged, one.reasons, one.feature) == (batch.flagged, batch.reasons, batch.feature)
+    assert one.score == pytest.approx(batch.score, rel=1e-9, abs=1e-9)
