@@ -15,6 +15,7 @@ from sidecar.codecs.limits import SkipReason
 Headers = tuple[tuple[str, str], ...]
 
 _CHUNK = 64 * 1024
+_MAX_CODINGS = 3
 # Media types whose body may be JSON.  Clients often send JSON as text/plain or without a type, and
 # Triton's binary-tensor extension uses application/octet-stream with a JSON header part.
 _JSONISH = frozenset({"application/json", "text/json", "text/plain", "application/octet-stream", ""})
@@ -55,6 +56,8 @@ def decode_content(body: bytes, headers: Headers, *, limit: int, truncated: bool
     A truncated capture yields the prefix that decompresses; the JSON parser then decides.
     """
     codings = [c.strip().lower() for c in header(headers, "content-encoding").split(",") if c.strip()]
+    if len(codings) > _MAX_CODINGS:  # each layer costs a pass up to the cap: refuse silly stacks
+        raise BodyError(SkipReason.UNSUPPORTED_ENCODING)
     data = body
     for coding in reversed(codings):
         if coding in ("identity", ""):

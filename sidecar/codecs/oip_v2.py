@@ -5,7 +5,8 @@ The first dimension of ``shape`` is the batch: shape ``[N, …]`` gives N rows, 
 tensor's remaining ``prod(shape[1:])`` elements as ``name[k]`` (row-major), or as plain ``name``
 when a row holds one element; a scalar shape ``[]`` is one row.  Named tensors merge into the same
 rows by batch index.  Datatypes: BOOL, UINT8…UINT64, INT8…INT64, FP16/BF16/FP32/FP64 (numbers),
-BYTES (strings in JSON).  Tensors sent with Triton's binary extension (``binary_data_size``, no
+BYTES (strings in JSON; base64-encoded binary elements are not text by the text rule and end up as
+hashed category labels downstream).  Tensors sent with Triton's binary extension (``binary_data_size``, no
 ``data``) are skipped.  A response with a single output tensor names it ``prediction``.
 """
 

@@ -82,7 +82,7 @@ def decode(
         model = model or clean_model_name(decoded.model) or clean_model_name(default_model) or "default"
         return replace(decoded, model=model)
     except Exception as exc:  # a codec bug must never fail the capture worker (fail open)
-        return Decoded(dialect=OPAQUE, model=default_model or "default", skipped=_error(exc))
+        return Decoded(dialect=OPAQUE, model=clean_model_name(default_model) or "default", skipped=_error(exc))
 
 
 def _decode(exchange: Exchange, path: str, forced: str | None, limits: Limits) -> Decoded:

@@ -92,6 +92,8 @@ def test_zip_bombs_stop_at_the_output_cap(coding: str) -> None:
 
 def test_unknown_and_corrupt_encodings() -> None:
     assert decode(exchange(IRIS, headers=(("content-encoding", "compress"),))).skipped == "unsupported_encoding"
+    many = (("content-encoding", ", ".join(["identity"] * 4)),)
+    assert decode(exchange(IRIS, headers=many)).skipped == "unsupported_encoding"
     for coding in ENCODINGS:
         d = decode(exchange(b"definitely not compressed data", headers=(("content-encoding", coding),)))
         assert d.skipped == "corrupt_encoding", coding
