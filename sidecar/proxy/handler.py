@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -86,6 +87,14 @@ def _inject(headers: Pairs, ctx: trace.SpanContext) -> None:
         headers.append(("traceparent", f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"))
         if ctx.trace_state:
             headers.append(("tracestate", ctx.trace_state.to_header()))
+
+
+def _abort(request: web.BaseRequest) -> web.Response:
+    """Drop the client connection; aiohttp's attempt to send the returned response then fails quietly."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=500)
 
 
 def client_key(headers: CIMultiDictProxy[str], remote: str | None) -> str:
@@ -166,7 +175,12 @@ class ProxyHandler:
             if request.body_exists:
                 length = request.content_length
                 if length is not None and (length <= _SMALL_BODY or (sink.gates and length <= sink.body_cap)):
-                    data = await request.read()
+                    try:
+                        # Not request.read(): that one enforces aiohttp's 1 MiB client_max_size.
+                        data = await request.content.readexactly(length)
+                    except asyncio.IncompleteReadError:
+                        error_type = "client_disconnected"
+                        return _abort(request)
                     if sink.gates and len(data) <= sink.body_cap:
                         verdict = sink.gate(method, route, headers, data)
                         if verdict is not None:
@@ -175,6 +189,8 @@ class ProxyHandler:
                     if tee_on:
                         req_tee = _Tee(sink.body_cap)
                         req_tee.add(data)
+                    if len(data) > _SMALL_BODY:
+                        data = io.BytesIO(data)  # sent in chunks; aiohttp warns about big bytes bodies
                 elif tee_on:
                     req_tee = _Tee(sink.body_cap)
                     data = _teed(request.content, req_tee)
@@ -241,10 +257,7 @@ class ProxyHandler:
                 upstream_s = time.perf_counter() - up_start
                 failure = map_error(exc, self._response_timeout)
                 error_type = failure.error_type if failure else type(exc).__name__
-                transport = request.transport
-                if transport is not None:
-                    transport.abort()
-                return web.Response(status=status)
+                return _abort(request)
             try:
                 await response.write_eof()
             except ConnectionError:

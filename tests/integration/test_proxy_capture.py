@@ -3,14 +3,16 @@ excluded traffic (kube-probe, configured paths) forwarded but neither counted no
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from sidecar.models import Exchange
-from tests.fixtures.servers import BLOCK, ModelServer, StartSidecar
+from tests.fixtures.servers import BLOCK, ModelServer, RunningSidecar, StartSidecar
 
 
 @dataclass
@@ -159,3 +161,29 @@ async def test_probes_and_excluded_paths_are_forwarded_not_counted(
     assert sink.picks == [] and sink.exchanges == []
     assert running.spans.get_finished_spans() == ()
     assert running.metric_points("http.server.request.duration") == []
+
+
+async def test_gate_sees_bodies_beyond_aiohttp_default_limit(
+    model_server: ModelServer, start_sidecar: StartSidecar
+) -> None:
+    sink = RecordingSink(gates=True, body_cap=4 * 1024 * 1024, reject=(403, "nope"))
+    running = await start_sidecar(model_server.url, sink=sink)
+    body = BLOCK * 32  # 2 MiB: over aiohttp's 1 MiB client_max_size, under the cap
+    async with aiohttp.ClientSession() as client, client.post(f"{running.url}/raw", data=io.BytesIO(body)) as resp:
+        assert resp.status == 200
+        assert await resp.read() == body
+    assert sink.gated == [body]
+    assert sink.exchanges[0].request_body == body and not sink.exchanges[0].request_truncated
+
+
+async def test_client_gone_mid_upload_never_reaches_upstream(
+    model_server: ModelServer, sidecar: RunningSidecar
+) -> None:
+    _reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.app.proxy_port)
+    writer.write(b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    async with aiohttp.ClientSession() as client, client.get(f"{sidecar.url}/echo/after") as resp:
+        assert resp.status == 200  # the proxy is fine
+    assert [s.target for s in model_server.seen] == ["/echo/after"]
