@@ -106,7 +106,7 @@ class PhoneRecognizer(PatternRecognizer):
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
+        d = int(ch)  # also for non-ASCII decimal digits, which `\d` in the patterns matches
         if i % 2:
             d = d * 2 - 9 if d > 4 else d * 2
         total += d

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
@@ -34,7 +35,7 @@ _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 
 
 class Redactor:
-    """Detects PII with Presidio (+ own recognizers) and replaces it; safe to share within one thread.
+    """Detects PII with Presidio (+ own recognizers) and replaces it; may be shared by threads.
 
     Never raises on input: a value that cannot be analysed is replaced by ``<REDACTED>`` as a whole.
     """
@@ -55,6 +56,7 @@ class Redactor:
         # Cache keys are keyed digests, so the cache never holds raw text.
         self._cache_key = os.urandom(16)
         self._cache: OrderedDict[bytes, tuple[str, tuple[tuple[str, int], ...]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def status(self) -> dict[str, object]:
         return {
@@ -75,18 +77,21 @@ class Redactor:
         if len(text) <= CACHE_MAX_CHARS:
             raw = f"{context}\0{text}".encode("utf-8", "surrogatepass")
             key = hashlib.blake2b(raw, key=self._cache_key, digest_size=16).digest()
-            hit = self._cache.get(key)
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
             if hit is not None:
-                self._cache.move_to_end(key)
                 return hit[0], dict(hit[1])
         try:
             redacted, counts = self._redact(text, context)
         except Exception:  # fail closed: an analyser bug must not let the text through
             redacted, counts = OPAQUE, {}
         if key:
-            self._cache[key] = (redacted, tuple(counts.items()))
-            if len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            with self._lock:
+                self._cache[key] = (redacted, tuple(counts.items()))
+                if len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
         return redacted, counts
 
     def redact_json(self, value: object) -> tuple[object, dict[str, int]]:

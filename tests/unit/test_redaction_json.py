@@ -77,6 +77,29 @@ def test_prefilter_changes_nothing() -> None:
         assert fast.find(text) == full.find(text), text
 
 
+_TRICKY = [
+    "٤١١١ ١١١١ ١١١١ ١١١١",  # Arabic-Indic digits
+    "ＡＫＩＡ and ſecret=Zx9fK2mQ8vL3pR7tW1 and PRIVATE_KEY: Zx9fK2mQ8vL3pR7tW1x",
+    "fe80::1%eth0 1:2:3:4:5:6:7:8 ::ffff:192.0.2.1",
+    "Unit 1234 Box 5678 / USNS Miller / FPO AE 12345",
+    "x-api-key: aB3dE6gH9jK2mN5pQ8 token:'Zx9fK2mQ8vL3pR7tW1'",
+]
+
+_SCRAMBLE = st.text(alphabet="0123456789 .-:()@+,#AKIESyJabkpx_=/'\"\n", max_size=80)
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[DetectionEngine, DetectionEngine]:
+    return DetectionEngine("off", prefilter=True), DetectionEngine("off", prefilter=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_SCRAMBLE, st.text(max_size=80), st.sampled_from(_TRICKY)))
+def test_prefilter_never_hides_a_match(engines: tuple[DetectionEngine, DetectionEngine], text: str) -> None:
+    fast, full = engines
+    assert fast.find(text) == full.find(text)
+
+
 def test_benign_corpus_false_redaction_rate(redactor: Redactor) -> None:
     lines = [line for line in BENIGN.read_text().splitlines() if line and not line.startswith("#")]
     changed = [line for line in lines if redactor.redact_text(line)[0] != line]
