@@ -235,3 +235,23 @@ def test_hostile_keys_become_hashed_feature_names() -> None:
     assert "age" in names
     assert not any("@" in n or "4111" in n for n in names)
     assert sum(n.startswith("#k:") for n in names) == 2
+
+
+class _BrokenCodec:
+    name = "generic_json"
+
+    def sniff(self, request: object) -> bool:
+        return True
+
+    def decode(self, payload: object) -> object:
+        raise ValueError("jane.doe@example.com appears in this message")
+
+
+def test_a_codec_bug_becomes_a_codec_error_without_payload_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sidecar.codecs import registry
+
+    monkeypatch.setitem(registry._CODECS, "generic_json", _BrokenCodec())
+    d = decode(exchange(b'{"email": "jane.doe@example.com"}', target="/x"))
+    assert (d.dialect, d.skipped) == ("generic_json", "codec_error:ValueError")
+    assert d.inputs == () and d.request_json is None
+    assert "jane" not in repr(d)
