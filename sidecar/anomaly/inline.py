@@ -81,7 +81,7 @@ class InlineGate:
         if check_unicode:
             found |= unicode_reasons(text) & self.reasons
         if self._patterns:
-            found |= pattern_reasons(text) & self.reasons
+            found |= pattern_reasons(text, self.reasons) & self.reasons
         return min(found, key=_ORDER.index) if found else None
 
     def _text(self, body: bytes, kind: str) -> str:

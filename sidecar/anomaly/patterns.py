@@ -127,6 +127,8 @@ def _compile(parts: list[tuple[str, str]]) -> tuple[_Branch, ...]:
 
 def match(view: str, skip: set[str] | frozenset[str] = frozenset()) -> set[str]:
     """Reasons whose patterns match a normalised (or de-obfuscated) view, ``skip`` excluded."""
+    if all(reason in skip for reason, _ in PATTERNS):
+        return set()
     present = present_keywords(view)
     return {
         reason for reason, branches in PATTERNS if reason not in skip and any(b.search(view, present) for b in branches)

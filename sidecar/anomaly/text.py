@@ -41,7 +41,8 @@ _SHINGLE = 8  # words in a shingle: eight words in a row shared with the system 
 _MAX_SHINGLES = 20_000
 _MAX_SYSTEM_PROMPTS = 16
 _MAX_PROMPT_CHARS = 65_536
-_NOT_MARKUP = frozenset(r for r, _ in _p.PATTERNS) - {Reason.MARKUP_INJECTION}
+_PATTERN_REASONS = frozenset(r for r, _ in _p.PATTERNS)
+_NOT_MARKUP = _PATTERN_REASONS - {Reason.MARKUP_INJECTION}
 
 
 def scan_prompt(text: str, *, extreme_chars: int = EXTREME_CHARS) -> tuple[str, ...]:
@@ -63,16 +64,22 @@ def scan_prompt(text: str, *, extreme_chars: int = EXTREME_CHARS) -> tuple[str, 
     return ordered(found)
 
 
-def pattern_reasons(text: str) -> set[str]:
-    """Attack-pattern reasons on the normalised, de-obfuscated and squashed views of ``text``."""
+def pattern_reasons(text: str, only: frozenset[str] | None = None) -> set[str]:
+    """Attack-pattern reasons on the normalised, de-obfuscated and squashed views of ``text``.
+
+    ``only`` restricts the work to those reasons (the inline gate asks only for enforced ones).
+    """
+    skip = frozenset() if only is None else _PATTERN_REASONS - only
     norm = _p.normalise(text)
-    found = _p.match(norm)
+    found = _p.match(norm, skip)
     clean = _p.deobfuscate(norm)
     if clean != norm:
-        found |= _p.match(clean, found)
+        found |= _p.match(clean, skip | found)
     squashed = _p.squash(clean)
     found.update(
-        reason for reason, branches in _p.SQUASHED if reason not in found and any(b.search(squashed) for b in branches)
+        reason
+        for reason, branches in _p.SQUASHED
+        if reason not in found and reason not in skip and any(b.search(squashed) for b in branches)
     )
     return found
 
