@@ -8,9 +8,13 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from typing import TYPE_CHECKING
+
 from ..config import Settings
 from ..models import CaptureResult, Exchange
-from .pipeline import Pipeline
+
+if TYPE_CHECKING:  # the pipeline (Presidio, spaCy) is imported in worker processes only
+    from .pipeline import Pipeline
 
 _log = logging.getLogger("sidecar.capture")
 
@@ -20,6 +24,8 @@ _pipeline: Pipeline | None = None
 
 def _init_worker(settings: Settings) -> None:
     global _pipeline
+    from .pipeline import Pipeline
+
     _pipeline = Pipeline(settings)
 
 
@@ -63,7 +69,7 @@ class WorkerPool:
         self._executor: ProcessPoolExecutor | None = None
         self._context = multiprocessing.get_context("spawn")
         self.restarts = 0
-        self.redaction_status: dict[str, object] = {}
+        self.redaction_status: dict[str, object] = {"ready": False}
 
     @property
     def processes(self) -> int:
@@ -75,14 +81,21 @@ class WorkerPool:
             return []
         return [p.pid for p in getattr(executor, "_processes", {}).values() if p.pid]
 
-    async def start(self) -> None:
+    def start(self) -> None:
         self._executor = self._new_executor()
+
+    async def warm_up(self) -> None:
+        """Build the engines in every worker (Presidio takes seconds); samples wait in the queue."""
+        executor = self._executor
+        if executor is None:
+            raise RuntimeError("worker pool not started")
         loop = asyncio.get_running_loop()
-        # Build the engines in every worker before traffic arrives (Presidio takes seconds).
-        statuses = await asyncio.gather(
-            *(loop.run_in_executor(self._executor, _worker_status) for _ in range(self._processes))
-        )
-        self.redaction_status = statuses[0] if statuses else {}
+        try:
+            statuses = await asyncio.gather(*(loop.run_in_executor(executor, _worker_status) for _ in range(self._processes)))
+        except BrokenProcessPool:
+            self._restart(executor)
+            return
+        self.redaction_status = {**statuses[0], "ready": True} if statuses else {}
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(

@@ -86,10 +86,12 @@ class CaptureService:
         self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.pool.start()
+        """Returns at once: the workers warm up in the background while the proxy already serves."""
+        self.pool.start()
         self._loop_task = asyncio.create_task(self._run(), name="sidecar-capture-loop")
 
     async def _run(self) -> None:
+        await self.pool.warm_up()
         while True:
             batch = await self.queue.take(_BATCH)
             await self._inflight.acquire()

@@ -9,6 +9,9 @@ Four kinds of violation, each needing both a practically large change AND statis
 * ``range`` — a share of finite values fell outside the reference's [min, max];
 * ``unseen`` — a share of categories outside the reference vocabulary (more than the reference's own
   tail beyond its top-K).
+
+Features that only the current window has are not violations here (drift reports them with
+``reason: no_reference_values``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scipy import stats
+from scipy import special
 
 if TYPE_CHECKING:
     from ..sketches.categorical import CategoricalSketch
@@ -111,7 +114,7 @@ def _numeric_checks(
         # Under no change, a new value falls outside the reference's range with probability ≈ 2/(n+1).
         expected = 2.0 / (ref.count + 1)
         outside = round(share * cur.count)
-        if share >= th.range_share and outside and stats.binom.sf(outside - 1, cur.count, expected) < alpha:
+        if share >= th.range_share and outside and special.bdtrc(outside - 1, cur.count, expected) < alpha:
             found.append(Violation(name, role, "range", share, 0.0, outside))
     return found
 
@@ -150,7 +153,7 @@ def _significant(ref_k: int, ref_n: int, cur_rate: float, cur_n: int, jump: floa
     variance = pooled * (1.0 - pooled) * (1.0 / ref_n + 1.0 / cur_n)
     if variance <= 0:
         return False
-    return bool(stats.norm.sf((cur_rate - ref_rate) / math.sqrt(variance)) < alpha)
+    return bool(special.ndtr(-(cur_rate - ref_rate) / math.sqrt(variance)) < alpha)
 
 
 def _missing(profile: Profile, key: FeatureKey) -> int:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
 
 from ..models import Alert
 from .joins import MAX_CLASSES, JoinedRecord
@@ -67,6 +66,8 @@ def roc_auc_binary(positive: npt.NDArray[np.bool_], score: FloatArray) -> float 
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
+    from scipy.stats import rankdata  # scipy.stats costs seconds to import: only when scoring
+
     ranks = rankdata(score)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
