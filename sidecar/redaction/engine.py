@@ -143,9 +143,9 @@ class DetectionEngine:
         names = {e for r in self._all for e in r.supported_entities}
         return sorted(names | (set(NER_ENTITIES) if self._ner else set()))
 
-    def find(self, text: str, context: Sequence[str] = ()) -> list[Span]:
+    def find(self, text: str, context: Sequence[str] = (), *, ner: bool = True) -> list[Span]:
         spans = self._patterns(text, context)
-        if self._ner is not None and text != text.lower():  # the NER model keys on capitalisation
+        if ner and self._ner is not None and text != text.lower():  # the NER model keys on capitalisation
             for r in self._ner.analyze(text, language="en", entities=list(NER_ENTITIES)):
                 if r.score >= ACCEPT_SCORE and not _CODE_LIKE.search(text, r.start, r.end):
                     spans.append(Span(r.start, r.end, r.entity_type, r.score, True))

@@ -71,28 +71,7 @@ class Redactor:
 
     def redact_text(self, text: str, context: str = "") -> tuple[str, dict[str, int]]:
         """Redacted text and entity counts; ``context`` (e.g. the JSON key) may confirm weak matches."""
-        if len(text) < 4:
-            return text, {}
-        key = b""
-        if len(text) <= CACHE_MAX_CHARS:
-            raw = f"{context}\0{text}".encode("utf-8", "surrogatepass")
-            key = hashlib.blake2b(raw, key=self._cache_key, digest_size=16).digest()
-            with self._lock:
-                hit = self._cache.get(key)
-                if hit is not None:
-                    self._cache.move_to_end(key)
-            if hit is not None:
-                return hit[0], dict(hit[1])
-        try:
-            redacted, counts = self._redact(text, context)
-        except Exception:  # fail closed: an analyser bug must not let the text through
-            redacted, counts = OPAQUE, {}
-        if key:
-            with self._lock:
-                self._cache[key] = (redacted, tuple(counts.items()))
-                if len(self._cache) > CACHE_ENTRIES:
-                    self._cache.popitem(last=False)
-        return redacted, counts
+        return self._cached(text, context, ner=True)
 
     def redact_json(self, value: object) -> tuple[object, dict[str, int]]:
         """Every string leaf (and key) redacted, deny-listed keys dropped, depth capped; never raises."""
@@ -110,8 +89,32 @@ class Redactor:
 
     # ------------------------------------------------------------------ internals
 
-    def _redact(self, text: str, context: str) -> tuple[str, dict[str, int]]:
-        spans = self._engine.find(text, (context,) if context else ())
+    def _cached(self, text: str, context: str, *, ner: bool) -> tuple[str, dict[str, int]]:
+        if len(text) < 4:
+            return text, {}
+        key = b""
+        if len(text) <= CACHE_MAX_CHARS:
+            raw = f"{ner:d}{context}\0{text}".encode("utf-8", "surrogatepass")
+            key = hashlib.blake2b(raw, key=self._cache_key, digest_size=16).digest()
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+            if hit is not None:
+                return hit[0], dict(hit[1])
+        try:
+            redacted, counts = self._redact(text, context, ner)
+        except Exception:  # fail closed: an analyser bug must not let the text through
+            redacted, counts = OPAQUE, {}
+        if key:
+            with self._lock:
+                self._cache[key] = (redacted, tuple(counts.items()))
+                if len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+        return redacted, counts
+
+    def _redact(self, text: str, context: str, ner: bool) -> tuple[str, dict[str, int]]:
+        spans = self._engine.find(text, (context,) if context else (), ner=ner)
         spans = [s for s in spans if s.entity in ENTITY_TYPES]
         if not spans:
             return text, {}
@@ -144,7 +147,7 @@ class Redactor:
                 name = k if isinstance(k, str) else str(k)
                 if _norm_key(name) in self._deny:
                     continue
-                new = self._text(name, "", counts)
+                new = self._text(name, "", counts, ner=False)  # keys are schema: only structured PII
                 while new in out:  # two keys redacted to the same tag must not overwrite each other
                     new += "#"
                 out[new] = self._walk(v, depth + 1, _CAMEL.sub(r"\1_\2", name), counts)
@@ -153,8 +156,8 @@ class Redactor:
             return [self._walk(v, depth + 1, key, counts) for v in value]
         return OPAQUE
 
-    def _text(self, text: str, key: str, counts: dict[str, int]) -> str:
-        redacted, found = self.redact_text(text, key)
+    def _text(self, text: str, key: str, counts: dict[str, int], *, ner: bool = True) -> str:
+        redacted, found = self._cached(text, key, ner=ner)
         for entity, n in found.items():
             counts[entity] = counts.get(entity, 0) + n
         return redacted

@@ -81,3 +81,9 @@ def test_benign_corpus_false_redaction_rate_with_ner(redactor: Redactor) -> None
     changed = [line for line in lines if redactor.redact_text(line)[0] != line]
     print(f"benign lines changed with NER: {len(changed)}/{len(lines)}")
     assert len(changed) / len(lines) <= 0.1, changed
+
+
+def test_keys_get_structured_redaction_only(redactor: Redactor) -> None:
+    out, counts = redactor.redact_json({"Paris": {"Sarah Connor": "jane@example.com"}})
+    assert out == {"Paris": {"Sarah Connor": "<EMAIL_ADDRESS>"}}
+    assert counts == {"EMAIL_ADDRESS": 1}
