@@ -51,8 +51,9 @@ class Moments:
         if not arr.shape[0]:
             return
         self.n += int(arr.shape[0])
-        self.sum += arr.sum(axis=0)
-        self.sxx += arr.T @ arr
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd magnitudes overflow to inf: kept so
+            self.sum += arr.sum(axis=0)
+            self.sxx += arr.T @ arr
 
     def compatible(self, other: Moments) -> bool:
         return self.names == other.names and bool(np.array_equal(self.shift, other.shift))

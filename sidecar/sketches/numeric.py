@@ -32,12 +32,15 @@ def decide_scale(values: Sequence[float] | FloatArray) -> tuple[float, float]:
     arr = arr[np.isfinite(arr)]
     if arr.size == 0:
         return 0.0, 1.0
-    q1, centre, q3 = (float(v) for v in np.quantile(arr, [0.25, 0.5, 0.75]))
-    scale = (q3 - q1) / 1.349
-    if not scale > 0:
-        scale = float(np.std(arr))
-    if not scale > 0:
+    with np.errstate(over="ignore", invalid="ignore"):
+        q1, centre, q3 = (float(v) for v in np.quantile(arr, [0.25, 0.5, 0.75]))
+        scale = (q3 - q1) / 1.349
+        if not 0 < scale < math.inf:
+            scale = float(np.std(arr))
+    if not 0 < scale < math.inf:
         scale = max(abs(centre) * 1e-3, 1e-9)
+    if not math.isfinite(scale):
+        scale = 1e300  # centre near the float limit: any finite scale keeps the mapping defined
     return centre, scale
 
 
@@ -89,7 +92,8 @@ class NumericSketch:
 
     def keys_of(self, finite: FloatArray) -> npt.NDArray[np.int64]:
         """Signed bucket key of each finite value (0 = zero bucket)."""
-        z = (finite - self.centre) / self.scale
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (finite - self.centre) / self.scale  # ±inf for absurd values: clamped to the end keys
         zero = math.exp(self._i_min * self._lng)
         # log of |z| floored at half the zero band: no -inf, and those values land in the zero bucket
         logs = np.log(np.maximum(np.abs(z), zero / 2)) / self._lng
@@ -117,10 +121,11 @@ class NumericSketch:
             arr = arr[finite_mask]
         if arr.size == 0:
             return
-        shifted = arr - self.centre
+        with np.errstate(over="ignore", invalid="ignore"):  # |x| ~ 1e154 squares to inf: sums say so
+            shifted = arr - self.centre
+            self._s1 += float(shifted.sum())
+            self._s2 += float(np.square(shifted).sum())  # not np.dot: BLAS threads cost more than they save
         self.count += int(arr.size)
-        self._s1 += float(shifted.sum())
-        self._s2 += float(np.square(shifted).sum())  # not np.dot: BLAS threads cost more than they save here
         self.min = min(self.min, float(arr.min()))
         self.max = max(self.max, float(arr.max()))
         # bincount over the (small, fixed) key range: linear time, unlike np.unique's sort
@@ -246,7 +251,8 @@ class NumericSketch:
             return np.empty(0, np.float64), np.empty(0, np.int64)
         keys = np.array(sorted(self._bins), dtype=np.int64)
         counts = np.array([self._bins[k] for k in keys.tolist()], dtype=np.int64)
-        edges = self.centre + self.scale * self._upper_z(keys)
+        with np.errstate(over="ignore", invalid="ignore"):  # edges past the float range clip to min/max
+            edges = self.centre + self.scale * self._upper_z(keys)
         edges = np.clip(np.maximum.accumulate(edges), self.min, self.max)
         edges[-1] = self.max
         return edges, counts
@@ -261,7 +267,7 @@ class NumericSketch:
         idx = np.clip(np.searchsorted(edges, xs, side="left"), 0, edges.size - 1)
         lower = np.where(idx > 0, edges[np.maximum(idx - 1, 0)], self.min)
         width = edges[idx] - lower
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             frac = np.where(width > 0, (xs - lower) / width, 1.0)
         below = np.where(idx > 0, cum[np.maximum(idx - 1, 0)], 0)
         out = (below + np.clip(frac, 0.0, 1.0) * counts[idx]) / self.count

@@ -157,3 +157,15 @@ def test_rebinned_keeps_counts_and_range() -> None:
     assert (moved.count, moved.missing, moved.min, moved.max) == (100, 1, 0.0, 99.0)
     assert moved.mean == pytest.approx(sketch.mean)
     assert moved.quantile(0.5) == pytest.approx(sketch.quantile(0.5), abs=2.0)
+
+
+def test_extreme_values_stay_defined_without_warnings() -> None:
+    data = [1.7e308, -1.7e308, 5e-324, 0.0, 2.6e154]
+    centre, scale = decide_scale(data)
+    sketch = NumericSketch(centre, scale)
+    sketch.update(data)
+    assert sketch.count == 5 and (sketch.min, sketch.max) == (-1.7e308, 1.7e308)
+    edges, counts = sketch.histogram()
+    assert counts.sum() == 5 and edges[-1] == 1.7e308
+    assert sketch.cdf(np.array([1.7e308]))[0] == 1.0
+    assert NumericSketch.from_bytes(sketch.to_bytes()) == sketch

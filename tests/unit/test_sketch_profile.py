@@ -204,7 +204,7 @@ _ANY = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), _ANY, max_size=4), max_size=40))
 def test_arbitrary_records_never_raise_and_round_trip(rows: list[dict[str, Any]]) -> None:
     builder = ProfileBuilder("m", top_k=2, max_features=3, warmup=5)
