@@ -38,6 +38,7 @@ def make_client(url: str, *, timeout: float) -> Client:
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
+        "encoding_errors": "surrogatepass",  # names from JSON may hold lone surrogates: keep them exact
     }
     if is_cluster_url(url):
         plain = url.replace("+cluster://", "://", 1)

@@ -31,7 +31,7 @@ MODELS_KEY = f"{PREFIX}:models"
 
 
 def _tag(model: str, key: FeatureKey) -> str:
-    return "|".join(quote(part, safe="") for part in (model, *key))
+    return "|".join(quote(part, safe="", errors="surrogatepass") for part in (model, *key))
 
 
 def state_key(model: str, key: FeatureKey) -> str:
@@ -47,7 +47,7 @@ def hll_key(model: str, key: FeatureKey, epoch: int, bucket: int) -> str:
 
 
 def _model_tag(model: str) -> str:
-    return quote(model, safe="")
+    return quote(model, safe="", errors="surrogatepass")
 
 
 def features_key(model: str) -> str:

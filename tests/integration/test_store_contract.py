@@ -177,3 +177,14 @@ async def test_model_cap_counts_dropped_records(make_store: StoreFactory) -> Non
     assert len(await store.models()) == MAX_MODELS
     assert await store.reference("never-seen") is None
     assert "never-seen" not in await store.models()
+
+
+async def test_odd_names_and_labels_survive(make_store: StoreFactory) -> None:
+    store = make_store(Clock())
+    await store.start()
+    odd = "we{ird}|na:me \ud800 ünï"
+    rows = [FeatureRecord("m{1}", str(i), 0.0, inputs={odd: float(i), "c": f"{odd}{i % 2}"}) for i in range(20)]
+    store.add(rows)
+    current = await store.current("m{1}")
+    assert current.numeric[("input", odd)].count == 20
+    assert current.categorical[("input", "c")].frequencies() == {f"{odd}0": 10, f"{odd}1": 10}

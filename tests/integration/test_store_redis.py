@@ -240,3 +240,23 @@ def test_cluster_and_tls_urls_and_key_slots() -> None:
     assert len({key_slot(n.encode()) for n in model_keys}) == 1
     tricky = keys.state_key("m{x}", ("input", "a|b}"))
     assert tricky.count("{") == 1 and tricky.count("}") == 1  # names cannot break the hash tag
+
+
+async def test_scale_race_rebins_the_loser_and_keeps_counts_exact(redis_url: str) -> None:
+    first, second = _store(redis_url), _store(redis_url)
+    await first.start()
+    await second.start()
+    first.add(_records(600, 0))
+    second.add(_records(600, 50_000))  # both decided a scale locally before either flushed
+    key = ("input", "x")
+    assert first._models["m"].builder.scales[key] != second._models["m"].builder.scales[key]
+    await first.flush()
+    await second.flush()  # rejected, re-binned onto the winner's scale, re-sent in the same flush
+    assert second.health()["rebinned"] >= 1
+    assert second._models["m"].builder.scales[key] == first._models["m"].builder.scales[key]
+    current = await first.current("m")
+    assert current.n == 1200
+    assert current.numeric[key].count == 1200
+    assert current.numeric[key].mean == pytest.approx(1000.0, abs=0.1)
+    await first.close()
+    await second.close()
