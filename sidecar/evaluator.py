@@ -43,6 +43,7 @@ class Evaluation:
     result: DriftResult
     violations: tuple[Any, ...]
     at: float
+    generation: int = 0
 
     def to_json(self) -> dict[str, Any]:
         body = to_json(self.result)
@@ -72,6 +73,7 @@ class DriftEvaluator:
         metrics: DriftMetrics,
         send_alert: Callable[[Alert], object] | None = None,
         labels: _LabelWindows | None = None,
+        generation: Callable[[], int] = lambda: 0,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -79,6 +81,9 @@ class DriftEvaluator:
         self._send_alert = send_alert
         self._policy = AlertPolicy(cooldown=settings.alerts.cooldown, hysteresis=settings.alerts.hysteresis)
         self._labels = labels
+        # A cached verdict is reused only while no new sample was processed, so "send, wait for
+        # processed, read /v1/drift" always sees its own traffic.
+        self._generation = generation
         self._perf_reference: dict[tuple[str, str], float] = {}  # first full window's score per metric
         self._cache: dict[str, Evaluation] = {}
         self.evaluations = 0
@@ -93,7 +98,8 @@ class DriftEvaluator:
     async def evaluate(self, model: str) -> Evaluation:
         cached = self._cache.get(model)
         now = time.monotonic()
-        if cached is not None and now - cached.at < _CACHE_S:
+        generation = self._generation()
+        if cached is not None and now - cached.at < _CACHE_S and cached.generation == generation:
             return cached
         current = await self._store.current(model)
         reference = await self._store.reference(model)
@@ -102,8 +108,9 @@ class DriftEvaluator:
             reference = Profile(model=model, source="none")
         # Bulk numpy/scipy work: off the event loop so the proxy's latency does not notice.
         result, violations = await asyncio.to_thread(self._compute, reference, current, window_s)
-        evaluation = Evaluation(result, tuple(violations), time.monotonic())
+        evaluation = Evaluation(result, tuple(violations), time.monotonic(), generation)
         self._cache[model] = evaluation
+        self._metrics.drift(model, result)
         self.evaluations += 1
         return evaluation
 
@@ -116,7 +123,6 @@ class DriftEvaluator:
         now = time.time()
         for model in await self._store.models():
             evaluation = await self.evaluate(model)
-            self._metrics.drift(model, evaluation.result)
             alerts = self._policy.observe(evaluation.result, now)
             alerts += self._policy.observe_quality(model, evaluation.violations, now)
             self._emit(alerts)

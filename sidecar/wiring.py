@@ -96,7 +96,9 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
     consumer = CaptureConsumer(settings, store=store, labels=labels, metrics=metrics)
     service = CaptureService(settings, consumer, metrics)
     alerts = AlertSink(settings.alerts)
-    evaluator = DriftEvaluator(settings, store, metrics=metrics, send_alert=alerts.submit, labels=labels)
+    evaluator = DriftEvaluator(
+        settings, store, metrics=metrics, send_alert=alerts.submit, labels=labels, generation=lambda: consumer.counts.processed
+    )
     telemetry.instruments.observe_queue_size(lambda: len(service.queue))
 
     def on_reference(model: str) -> None:

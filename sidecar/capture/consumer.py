@@ -24,6 +24,14 @@ _log = logging.getLogger("sidecar.capture")
 MAX_MODELS = 64  # model names come from paths and bodies: bounded like any other attribute
 OVERFLOW_MODEL = "__other__"
 _SCORER_TTL_S = 5.0
+# Row-level schema findings of the scorer, counted as data-quality violations by kind.
+_QUALITY_KINDS = {
+    "missing_field": "missing",
+    "type_mismatch": "type",
+    "nan_inf": "type",
+    "out_of_range": "range",
+    "unseen_category": "unseen",
+}
 
 
 class CaptureMetrics(Protocol):
@@ -33,6 +41,7 @@ class CaptureMetrics(Protocol):
     def pii(self, counts: Mapping[str, int]) -> None: ...
     def observations(self, model: str, n: int) -> None: ...
     def anomalies(self, model: str, reasons: Iterable[str]) -> None: ...
+    def quality(self, model: str, feature: str, kind: str, n: int = 1) -> None: ...
     def llm(self, usage: LlmUsage, duration_s: float) -> None: ...
     def anomaly_event(self, trace_id: str | None, span_id: str | None, score: float, reasons: Sequence[str]) -> None: ...
 
@@ -192,6 +201,10 @@ class CaptureConsumer:
             score, feature = 0.0, None
             if scorer is not None and record is not None:
                 verdict = scorer.score(record)
+                for reason in verdict.reasons:
+                    kind = _QUALITY_KINDS.get(reason)
+                    if kind is not None:
+                        self._metrics.quality(model, verdict.feature or "__row__", kind)
                 if verdict.flagged:
                     reasons.update(dict.fromkeys(verdict.reasons))
                 score, feature = verdict.score, verdict.feature
