@@ -4,7 +4,7 @@ The score is ``-log10`` of a tail probability, the larger of two terms:
 
 * per feature, the two-sided tail of the value under the reference histogram, counting the value's
   own bucket (so repeated values of a discrete feature are not surprising); beyond the reference
-  range the tail keeps shrinking by ``e`` per reference standard deviation (``out_of_range``);
+  range the normal score grows by one per reference standard deviation (``out_of_range``);
   categories score by the share of categories at most as frequent;
 * a Mahalanobis term on the values' normal scores (``z = Φ⁻¹(rank)``) with the reference
   correlation (shrunk towards identity), read against a chi-square tail: rows whose features are
@@ -40,6 +40,7 @@ _MIN_COUNT = 20  # a feature seen fewer times in the reference is schema-checked
 _MAX_FEATURES = 256
 _VIOLATION_MARGIN = 3.0  # a schema break scores as an event 1000x rarer than the threshold
 _LN10 = math.log(10.0)
+_MAX_DIST = 1e6  # reference SDs beyond the range at which scores stop growing (keeps them finite)
 _ABSENT = object()
 _INFS = (math.inf, -math.inf)
 _SQRT2 = math.sqrt(2.0)
@@ -105,7 +106,6 @@ class TabularScorer:
         self._surprise = np.zeros((d, _GRID))
         self._z = np.zeros((d, _GRID))
         self._lo, self._hi, self._tail, self._edge_z = (np.zeros(d) for _ in range(4))
-        self._log_floor = np.zeros(d)
         self._miss_bad = np.zeros(d, dtype=bool)
         self._nan_bad = np.zeros(d, dtype=bool)
         levels = _normal_levels()
@@ -121,19 +121,20 @@ class TabularScorer:
             lower = np.concatenate(([0.0], upper[:-1]))
             # Each kept bucket's two-sided tail (its own mass included) and mid-rank normal score.
             self._surprise[j, : pick.size] = -np.log10(np.minimum(1.0, 2 * np.minimum(upper, 1 - lower)))
-            floor = 0.5 / (sketch.count + 1)
+            # A new value lies beyond the reference max with probability ~1/(n+1): that is where the
+            # reference's own normal scores end and the Gaussian extrapolation takes over.
+            floor = 1.0 / (sketch.count + 1)
             self._z[j, : pick.size] = ndtri(np.clip((lower + upper) / 2, floor, 1 - floor))
             self._lo[j], self._hi[j] = sketch.min, sketch.max
             std = sketch.std
             self._tail[j] = std if std > 0 else sketch.scale
-            self._log_floor[j] = math.log(2 * floor)
             self._edge_z[j] = float(-ndtri(floor))
             total = max(sketch.total, 1)
             self._miss_bad[j] = sketch.missing / total <= self.target_rate
             self._nan_bad[j] = (sketch.nan + sketch.pos_inf + sketch.neg_inf) / total <= self.target_rate
         # Plain-list copies for the one-row path: bisect and list indexing beat numpy on tiny inputs.
         self._lo_list, self._hi_list, self._tail_list = self._lo.tolist(), self._hi.tolist(), self._tail.tolist()
-        self._log_floor_list, self._edge_z_list = self._log_floor.tolist(), self._edge_z.tolist()
+        self._edge_z_list = self._edge_z.tolist()
         self._rows = [
             (role, name, self._edges[j].tolist(), self._surprise[j].tolist(), self._z[j].tolist())
             for j, (role, name) in enumerate(keys)
@@ -197,7 +198,7 @@ class TabularScorer:
         d, k, c = len(self._num_keys), self._maha.size, len(self._cats)
         if d + c == 0:
             return math.inf
-        n = max(samples, int(50 / self.target_rate))
+        n = min(max(samples, int(50 / self.target_rate)), 2_000_000)  # >= 50 expected exceedances
         rng = np.random.default_rng(seed)
         stats = np.empty(n)
         chunk = max(1, 2_000_000 // max(d + c, 1))
@@ -245,9 +246,11 @@ class TabularScorer:
                 b = bisect_left(edges, x)
                 s, z[j], out = surprise[b], zs[b], False
             else:
-                dist = (lo - x if x < lo else x - hi) / self._tail_list[j]
-                s = (dist - self._log_floor_list[j]) / _LN10
-                z[j] = -(self._edge_z_list[j] + dist) if x < lo else self._edge_z_list[j] + dist
+                dist = min((lo - x if x < lo else x - hi) / self._tail_list[j], _MAX_DIST)
+                z[j] = self._edge_z_list[j] + dist
+                s = _tail_score_one(z[j])
+                if x < lo:
+                    z[j] = -z[j]
                 out = True
             if s > best_s:
                 best_s, best_j, best_out = s, j, out
@@ -355,10 +358,11 @@ class TabularScorer:
         b = np.minimum(b, _GRID - 1)
         surprise, z = self._surprise[cols, b], self._z[cols, b]
         below, above = x < self._lo, x > self._hi
-        dist = np.where(below, self._lo - x, np.where(above, x - self._hi, 0.0)) / self._tail
+        dist = np.minimum(np.where(below, self._lo - x, np.where(above, x - self._hi, 0.0)) / self._tail, _MAX_DIST)
         outside = (below | above) & finite
-        surprise = np.where(outside, (dist - self._log_floor) / _LN10, surprise)
-        z = np.where(outside, np.where(below, -(self._edge_z + dist), self._edge_z + dist), z)
+        beyond = self._edge_z + dist
+        surprise = np.where(outside, _tail_score(beyond), surprise)
+        z = np.where(outside, np.where(below, -beyond, beyond), z)
         return np.where(finite, surprise, -1.0), np.where(finite, z, 0.0), outside
 
     def _maha_score(self, z: FloatArray) -> FloatArray:
@@ -418,14 +422,23 @@ def _tail_score(z: FloatArray) -> FloatArray:
     return np.asarray(-(log_ndtr(-np.abs(z)) + math.log(2.0)) / _LN10, dtype=np.float64)
 
 
-def _chi2_surprise_one(m2: float, k: int) -> float:
-    """``_chi2_surprise`` for one value, in plain floats (the one-row path)."""
-    a = 2.0 / (9.0 * k)
-    w = (math.cbrt(max(m2, 0.0) / k) - (1 - a)) / math.sqrt(a)
+def _tail_score_one(z: float) -> float:
+    """``_tail_score`` of one non-negative score, in plain floats (the one-row path)."""
+    return _normal_sf_surprise(z) - math.log10(2.0)
+
+
+def _normal_sf_surprise(w: float) -> float:
+    """-log10 of the upper normal tail at ``w``."""
     if w < 30.0:
         return -math.log10(0.5 * math.erfc(w / _SQRT2))
     # Mills-ratio asymptote of the normal tail where erfc would underflow.
     return (w * w / 2 + math.log(w * math.sqrt(2 * math.pi)) - math.log1p(-1 / (w * w))) / _LN10
+
+
+def _chi2_surprise_one(m2: float, k: int) -> float:
+    """``_chi2_surprise`` for one value, in plain floats (the one-row path)."""
+    a = 2.0 / (9.0 * k)
+    return _normal_sf_surprise((math.cbrt(max(m2, 0.0) / k) - (1 - a)) / math.sqrt(a))
 
 
 def _chi2_surprise(m2: FloatArray, k: int) -> FloatArray:

