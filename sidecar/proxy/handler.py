@@ -319,12 +319,7 @@ class ProxyHandler:
             client_span.end()
             server_span.end()
         inst.request_finished(method)
-        inst.record_request(
-            duration,
-            inst.server_attrs(method, route, status, error_type),
-            upstream_s,
-            inst.client_attrs(method, status, error_type),
-        )
+        inst.record_request(method, route, status, error_type, duration, upstream_s)
 
     # ---------------------------------------------------------------- capture
 

@@ -13,6 +13,7 @@ from typing import Final
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import attributes as A
+from .latency import LatencyHistogram
 
 # Metric names (DESIGN.md telemetry table).
 HTTP_SERVER_DURATION: Final = "http.server.request.duration"
@@ -33,8 +34,24 @@ ANOMALY_FLAGGED: Final = "sidecar.anomaly.flagged"
 PERFORMANCE_SCORE: Final = "sidecar.performance.score"
 STORE_ERRORS: Final = "sidecar.store.errors"
 
-#: Names of the histograms measured in seconds (the SDK setup gives them latency buckets).
-DURATION_HISTOGRAMS: Final = (HTTP_SERVER_DURATION, HTTP_CLIENT_DURATION, REQUEST_OVERHEAD, GEN_AI_TTFT, GEN_AI_TPOT)
+#: Seconds, from 50 µs (proxy overhead) to 5 min (long LLM streams).
+LATENCY_BUCKETS: Final[tuple[float, ...]] = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05,
+    0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0, 120.0, 300.0,
+)  # fmt: skip
+#: SDK histograms measured in seconds (the SDK setup gives them ``LATENCY_BUCKETS`` by a View).
+DURATION_HISTOGRAMS: Final = (GEN_AI_TTFT, GEN_AI_TPOT)
+
+
+def http_histograms() -> tuple[LatencyHistogram, LatencyHistogram, LatencyHistogram]:
+    """The per-request histograms, pre-aggregated off the SDK (see ``latency``): server, client, overhead."""
+    return (
+        LatencyHistogram(HTTP_SERVER_DURATION, "s", "Inbound request duration", LATENCY_BUCKETS),
+        LatencyHistogram(HTTP_CLIENT_DURATION, "s", "Upstream call duration, to the last byte", LATENCY_BUCKETS),
+        LatencyHistogram(REQUEST_OVERHEAD, "s", "Inbound duration minus upstream duration", LATENCY_BUCKETS),
+    )
+
+
 CAPTURE_OUTCOMES: Final = frozenset({"captured", "dropped", "skipped", "failed"})
 
 _Attrs = Mapping[str, str | int]
@@ -44,11 +61,12 @@ _CACHE_LIMIT = 4096  # method × route × status is small; the cap only guards a
 class Instruments:
     """All instruments of one meter, plus cheap hot-path helpers.  Thread-safe as the SDK is."""
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(
+        self, meter: Meter, http: tuple[LatencyHistogram, LatencyHistogram, LatencyHistogram] | None = None
+    ) -> None:
         m = meter
-        self.server_duration = m.create_histogram(HTTP_SERVER_DURATION, "s", "Inbound request duration")
-        self.client_duration = m.create_histogram(HTTP_CLIENT_DURATION, "s", "Upstream call duration, to the last byte")
-        self.overhead = m.create_histogram(REQUEST_OVERHEAD, "s", "Inbound duration minus upstream duration")
+        self.http = http or http_histograms()
+        self.server_duration, self.client_duration, self.overhead = self.http
         self.ttft = m.create_histogram(GEN_AI_TTFT, "s", "Time to the first output token")
         self.tpot = m.create_histogram(GEN_AI_TPOT, "s", "Time per output token after the first")
         self.token_usage = m.create_histogram(GEN_AI_TOKEN_USAGE, "{token}", "Tokens used per LLM call")
@@ -68,8 +86,6 @@ class Instruments:
             HTTP_SERVER_ACTIVE, [self._observe_active], "{request}", "In-flight requests"
         )
         m.create_observable_gauge(CAPTURE_QUEUE_SIZE, [self._observe_queue], "{sample}", "Capture queue length")
-        self._server_attrs: dict[tuple[str, str, int, str | None], _Attrs] = {}
-        self._client_attrs: dict[tuple[str, int, str | None], _Attrs] = {}
         self._outcome: dict[tuple[int, str | None], _Attrs] = {}
         self._outcome_attrs = {o: {A.OUTCOME: o} for o in CAPTURE_OUTCOMES}
 
@@ -82,34 +98,6 @@ class Instruments:
     def request_finished(self, method: str) -> None:
         key = A.method_attr(method)
         self._active[key] = self._active.get(key, 0) - 1
-
-    def server_attrs(self, method: str, route: str, status: int, error: str | None = None) -> _Attrs:
-        key = (method, route, status, error)
-        attrs = self._server_attrs.get(key)
-        if attrs is None:
-            built: dict[str, str | int] = {A.HTTP_REQUEST_METHOD: A.method_attr(method), A.HTTP_ROUTE: route}
-            if status:
-                built[A.HTTP_RESPONSE_STATUS_CODE] = status
-            if error:
-                built[A.ERROR_TYPE] = error
-            if len(self._server_attrs) >= _CACHE_LIMIT:
-                self._server_attrs.clear()
-            self._server_attrs[key] = attrs = built
-        return attrs
-
-    def client_attrs(self, method: str, status: int, error: str | None = None) -> _Attrs:
-        key = (method, status, error)
-        attrs = self._client_attrs.get(key)
-        if attrs is None:
-            built: dict[str, str | int] = {A.HTTP_REQUEST_METHOD: A.method_attr(method)}
-            if status:
-                built[A.HTTP_RESPONSE_STATUS_CODE] = status
-            if error:
-                built[A.ERROR_TYPE] = error
-            if len(self._client_attrs) >= _CACHE_LIMIT:
-                self._client_attrs.clear()
-            self._client_attrs[key] = attrs = built
-        return attrs
 
     def outcome_attrs(self, status: int, error: str | None) -> _Attrs:
         """``http.response.status_code`` and ``error.type`` for the end of a span (cached)."""
@@ -126,11 +114,18 @@ class Instruments:
             self._outcome[key] = attrs = built
         return attrs
 
-    def record_request(self, server_s: float, server_attrs: _Attrs, upstream_s: float, client_attrs: _Attrs) -> None:
-        """One proxied request: server and client durations, and the overhead between them."""
-        self.server_duration.record(server_s, server_attrs)
-        self.client_duration.record(upstream_s, client_attrs)
-        self.overhead.record(max(server_s - upstream_s, 0.0))
+    def record_request(
+        self, method: str, route: str, status: int, error: str | None, server_s: float, upstream_s: float
+    ) -> None:
+        """One proxied request: server and client durations, and the overhead between them.
+
+        ``route`` must come from the template list and ``error`` from a fixed set (bounded).
+        """
+        self.server_duration.record(
+            server_s, (method, route, status, error), lambda: _server_attrs(method, route, status, error)
+        )
+        self.client_duration.record(upstream_s, (method, status, error), lambda: _client_attrs(method, status, error))
+        self.overhead.record(server_s - upstream_s if server_s > upstream_s else 0.0, None, dict)
 
     # ------------------------------------------------------------------ GenAI
 
@@ -193,3 +188,21 @@ class Instruments:
     def _observe_queue(self, _options: CallbackOptions) -> Iterable[Observation]:
         read = self._queue_size
         return [Observation(read())] if read is not None else []
+
+
+def _server_attrs(method: str, route: str, status: int, error: str | None) -> _Attrs:
+    attrs: dict[str, str | int] = {A.HTTP_REQUEST_METHOD: A.method_attr(method), A.HTTP_ROUTE: route}
+    if status:
+        attrs[A.HTTP_RESPONSE_STATUS_CODE] = status
+    if error:
+        attrs[A.ERROR_TYPE] = error
+    return attrs
+
+
+def _client_attrs(method: str, status: int, error: str | None) -> _Attrs:
+    attrs: dict[str, str | int] = {A.HTTP_REQUEST_METHOD: A.method_attr(method)}
+    if status:
+        attrs[A.HTTP_RESPONSE_STATUS_CODE] = status
+    if error:
+        attrs[A.ERROR_TYPE] = error
+    return attrs

@@ -15,25 +15,22 @@ from dataclasses import dataclass, field
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from ..errors import ConfigError
-from .instruments import DURATION_HISTOGRAMS, GEN_AI_TOKEN_USAGE, Instruments
+from .instruments import DURATION_HISTOGRAMS, GEN_AI_TOKEN_USAGE, LATENCY_BUCKETS, Instruments, http_histograms
+from .latency import LatencyHistogram, MergingMetricExporter, PrometheusBridge
 
 log = logging.getLogger(__name__)
 
 SCOPE = "sidecar"
-#: Seconds, from 50 µs (proxy overhead) to 5 min (long LLM streams).
-LATENCY_BUCKETS: tuple[float, ...] = (
-    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05,
-    0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0, 120.0, 300.0,
-)  # fmt: skip
 #: GenAI semconv advice for token counts: powers of 4.
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
 
@@ -135,14 +132,17 @@ def _span_exporter(protocol: str) -> SpanExporter:
     return HttpSpans()
 
 
-def _metric_reader(protocol: str) -> MetricReader:
+def _metric_reader(protocol: str, http: Sequence[LatencyHistogram], scope: InstrumentationScope) -> MetricReader:
+    exporter: MetricExporter
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
 
-        return PeriodicExportingMetricReader(GrpcMetrics())
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
+        exporter = GrpcMetrics()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
 
-    return PeriodicExportingMetricReader(HttpMetrics())
+        exporter = HttpMetrics()
+    return PeriodicExportingMetricReader(MergingMetricExporter(exporter, http, scope))
 
 
 def _views() -> list[View]:
@@ -211,12 +211,15 @@ def _build(
         sdk_tracer.add_span_processor(BatchSpanProcessor(_span_exporter(traces_protocol)))
         exporters.append(f"otlp-traces:{traces_protocol}")
 
+    http = http_histograms()
+    scope = InstrumentationScope(SCOPE, service_version)
     registry = CollectorRegistry(auto_describe=True)
     readers: list[MetricReader] = [PrometheusMetricReader(registry=registry), *metric_readers]
+    registry.register(PrometheusBridge(http, scope))
     exporters.append("prometheus")
     metrics_protocol = _otlp_protocol(env, "METRICS")
     if metrics_protocol:
-        readers.append(_metric_reader(metrics_protocol))
+        readers.append(_metric_reader(metrics_protocol, http, scope))
         exporters.append(f"otlp-metrics:{metrics_protocol}")
     # Exemplars cost a trace lookup per measurement on the hot path: off unless asked for.
     exemplars = None if env.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
@@ -225,7 +228,7 @@ def _build(
         sdk_tracer,
         sdk_meter,
         sdk_tracer.get_tracer(SCOPE, service_version),
-        Instruments(sdk_meter.get_meter(SCOPE, service_version)),
+        Instruments(sdk_meter.get_meter(SCOPE, service_version), http),
         propagator,
         tuple(exporters),
         registry,

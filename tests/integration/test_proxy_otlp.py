@@ -95,6 +95,18 @@ async def test_spans_and_metrics_reach_an_otlp_http_receiver(
         m.name for req in receiver.metrics for rm in req.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
     }
     assert {"http.server.request.duration", "http.client.request.duration", "sidecar.request.overhead"} <= metric_names
+    server_points = [
+        point
+        for req in receiver.metrics
+        for rm in req.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "http.server.request.duration"
+        for point in m.histogram.data_points
+    ]
+    assert server_points and server_points[-1].count == 1 and len(server_points[-1].bucket_counts) == 27
+    routes = {kv.value.string_value for kv in server_points[-1].attributes if kv.key == "http.route"}
+    assert routes == {"/v2/models/{model}/infer"}
     assert receiver.content_types == {"application/x-protobuf"}
 
 

@@ -27,7 +27,7 @@ def _metrics(reader: InMemoryMetricReader) -> dict[str, object]:
 def _exercise(t: Telemetry) -> None:
     i = t.instruments
     i.request_started("POST")
-    i.record_request(0.012, i.server_attrs("POST", "/predict", 200), 0.011, i.client_attrs("POST", 200))
+    i.record_request("POST", "/predict", 200, None, 0.012, 0.011)
     i.request_finished("POST")
     i.record_llm({"gen_ai.operation.name": "chat"}, input_tokens=12, output_tokens=30, ttft_s=0.2, tpot_s=0.01)
     for outcome in ("captured", "dropped", "skipped", "failed"):
@@ -45,7 +45,7 @@ def _exercise(t: Telemetry) -> None:
 def test_every_design_metric_exists_with_its_unit() -> None:
     t, reader, _ = _telemetry()
     _exercise(t)
-    got = _metrics(reader)
+    got: dict[str, object] = {**_metrics(reader), **{h.name: h for h in t.instruments.http}}
     expected_units = {
         names.HTTP_SERVER_DURATION: "s",
         names.HTTP_SERVER_ACTIVE: "{request}",
@@ -72,8 +72,12 @@ def test_every_design_metric_exists_with_its_unit() -> None:
 def test_latency_histograms_use_latency_buckets() -> None:
     t, reader, _ = _telemetry()
     _exercise(t)
-    [point] = _metrics(reader)[names.HTTP_SERVER_DURATION].data.data_points  # type: ignore[attr-defined]
+    [point] = t.instruments.server_duration.points()
     assert tuple(point.explicit_bounds) == LATENCY_BUCKETS
+    assert point.count == 1 and point.sum == 0.012 and point.min == point.max == 0.012
+    assert point.bucket_counts[LATENCY_BUCKETS.index(0.025)] == 1  # (0.01, 0.025]
+    [ttft] = _metrics(reader)[names.GEN_AI_TTFT].data.data_points  # type: ignore[attr-defined]
+    assert tuple(ttft.explicit_bounds) == LATENCY_BUCKETS
     assert LATENCY_BUCKETS[0] < 0.0001 and LATENCY_BUCKETS[-1] >= 300
     [tokens_in, tokens_out] = _metrics(reader)[names.GEN_AI_TOKEN_USAGE].data.data_points  # type: ignore[attr-defined]
     assert {p.attributes["gen_ai.token.type"]: p.sum for p in (tokens_in, tokens_out)} == {"input": 12, "output": 30}
@@ -120,15 +124,41 @@ def test_two_telemetries_in_one_process_do_not_share_metrics() -> None:
     b.shutdown()
 
 
-def test_attribute_mappings_are_cached_and_methods_bounded() -> None:
+def test_http_series_are_bounded_and_attributes_follow_semconv() -> None:
     t, _, _ = _telemetry()
     i = t.instruments
-    assert i.server_attrs("GET", "/predict", 200) is i.server_attrs("GET", "/predict", 200)
-    assert i.server_attrs("BREW", "other", 418)["http.request.method"] == "_OTHER"
-    assert "http.response.status_code" not in i.client_attrs("GET", 0, "connection_refused")
-    for n in range(10_000):
-        i.server_attrs("GET", "other", n)
-    assert len(i._server_attrs) <= 4096
+    i.record_request("BREW", "other", 418, None, 0.001, 0.0005)
+    i.record_request("GET", "other", 0, "connection_refused", 0.002, 0.001)
+    server = {tuple(sorted((p.attributes or {}).items())) for p in i.server_duration.points()}
+    assert (("http.request.method", "_OTHER"), ("http.response.status_code", 418), ("http.route", "other")) in server
+    client = [p.attributes for p in i.client_duration.points()]
+    assert {"http.request.method": "GET", "error.type": "connection_refused"} in client
+    for n in range(5000):
+        i.record_request("GET", "other", 100 + n, None, 0.001, 0.001)
+    points = i.server_duration.points()
+    assert len(points) <= 2001
+    assert any(p.attributes == {"otel.metric.overflow": "true"} for p in points)
+    assert sum(p.count for p in points) == 5002  # nothing lost, only folded into the overflow series
+    assert i.outcome_attrs(200, None) is i.outcome_attrs(200, None)
+    t.shutdown()
+
+
+def test_bucket_edges_are_upper_inclusive() -> None:
+    t, _, _ = _telemetry()
+    h = t.instruments.overhead
+    for value in (0.00005, 0.0000501, 0.0, 1000.0):
+        h.record(value, None, dict)
+    [point] = h.points()
+    assert point.bucket_counts[0] == 2  # 0 and exactly 50 µs
+    assert point.bucket_counts[1] == 1
+    assert point.bucket_counts[-1] == 1  # beyond the last bound
+    text = t.prometheus_text().decode()
+    buckets = {
+        line.split('le="')[1].split('"')[0]: line.rsplit(" ", 1)[1]
+        for line in text.splitlines()
+        if line.startswith("sidecar_request_overhead_seconds_bucket{")
+    }
+    assert (buckets["5e-05"], buckets["0.0001"], buckets["300.0"], buckets["+Inf"]) == ("2.0", "3.0", "3.0", "4.0")
     t.shutdown()
 
 
