@@ -23,6 +23,9 @@ _END = r"(?![\w\-]|\.\d)"
 _OFFLINE_TLD = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
 
+_FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "css", "js", "ts", "map", "pdf"})
+
+
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
@@ -154,10 +157,18 @@ class CreditCardRecognizer(PatternRecognizer):
 
 
 class OfflineEmailRecognizer(EmailRecognizer):
-    """Presidio's e-mail recognizer, validated against tldextract's bundled suffix snapshot only."""
+    """Presidio's e-mail recognizer, validated against tldextract's bundled suffix snapshot only.
 
-    def validate_result(self, pattern_text: str) -> bool:
-        return bool(_OFFLINE_TLD(pattern_text.rsplit("@", 1)[-1]).suffix)
+    A domain with an unknown suffix (``corp.internal``) is still an address, just not a public one: it
+    keeps the pattern score, except for image/asset names such as ``icon@2x.png``.
+    """
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        domain = pattern_text.rsplit("@", 1)[-1]
+        if _OFFLINE_TLD(domain).suffix:
+            return True
+        tld = domain.rsplit(".", 1)[-1].lower()
+        return None if tld.isalpha() and tld not in _FILE_SUFFIXES else False
 
 
 class ValidatedIpRecognizer(IpRecognizer):

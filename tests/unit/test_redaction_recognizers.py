@@ -21,6 +21,7 @@ PEM = (
 POSITIVE = [
     ("EMAIL_ADDRESS", "write to jane.doe@example.com today", "jane.doe@example.com"),
     ("EMAIL_ADDRESS", "cc: o'brien+news@mail.example.co.uk", "o'brien+news@mail.example.co.uk"),
+    ("EMAIL_ADDRESS", "internal ops@build.corp.internal list", "ops@build.corp.internal"),
     ("PHONE_NUMBER", "call +1 555 0100 now", "+1 555 0100"),  # reserved fictional range
     ("PHONE_NUMBER", "office (555) 010-0199 ext. 12", "(555) 010-0199 ext. 12"),
     ("PHONE_NUMBER", "reach me at 202-555-0143x9778.", "202-555-0143x9778"),
@@ -69,6 +70,7 @@ NEGATIVE = [
     "1234 5678 9012 3456",  # no issuer, Luhn fails
     "9999999999999995",  # Luhn passes, no issuer
     "ISBN 978-3-16-148410-0",
+    "assets: logo@2x.png and icon@3x.webp",
     "unix time 1709373000",  # bare digits without a phone context word
     "sk-short",
     "token = get_token(session)",
