@@ -130,9 +130,13 @@ def match(view: str, skip: set[str] | frozenset[str] = frozenset()) -> set[str]:
     if all(reason in skip for reason, _ in PATTERNS):
         return set()
     present = present_keywords(view)
-    return {
-        reason for reason, branches in PATTERNS if reason not in skip and any(b.search(view, present) for b in branches)
-    }
+    found: set[str] = set()
+    # Only branches one of whose first-group keywords occurs are candidates: most texts wake few.
+    for index in sorted({i for k in present for i in _BRANCHES_BY_KEYWORD.get(k, ())}):
+        reason, branch = _ALL_BRANCHES[index]
+        if reason not in found and reason not in skip and branch.search(view, present):
+            found.add(reason)
+    return found
 
 
 _Q = r"(?:previous|prior|above|earlier|preceding|foregoing|original|initial|old|existing|system|safety)"
@@ -504,3 +508,16 @@ def _keyword_tables() -> tuple[dict[str, tuple[tuple[str, tuple[str, ...]], ...]
 
 
 _WORD_KEYWORDS, _SUBSTRING_KEYWORDS, _FOREIGN_KEYWORDS = _keyword_tables()
+_ALL_BRANCHES: tuple[tuple[str, _Branch], ...] = tuple((r, b) for r, branches in PATTERNS for b in branches)
+
+
+def _index_branches() -> dict[str, tuple[int, ...]]:
+    """First-group keyword → indexes (into ``_ALL_BRANCHES``) of the branches it may wake."""
+    index: dict[str, list[int]] = {}
+    for i, (_, branch) in enumerate(_ALL_BRANCHES):
+        for keyword in branch.groups[0]:
+            index.setdefault(keyword, []).append(i)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+_BRANCHES_BY_KEYWORD = _index_branches()
