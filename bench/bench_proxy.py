@@ -103,6 +103,26 @@ SIDECAR = textwrap.dedent(
     """
 )
 
+# Accepts OTLP/HTTP exports and drops them, so the traced variant pays the full export cost.
+OTLP_SINK = textwrap.dedent(
+    """
+    import asyncio, sys, uvloop
+    from aiohttp import web
+    async def ok(request):
+        await request.read()
+        return web.Response(body=b"", content_type="application/x-protobuf")
+    async def main():
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/traces", ok)
+        app.router.add_post("/v1/metrics", ok)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+        await asyncio.Event().wait()
+    uvloop.run(main())
+    """
+)
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -277,6 +297,7 @@ def main() -> None:
     parser.add_argument("--saturation-seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-nginx", action="store_true")
+    parser.add_argument("--skip-otlp", action="store_true", help="skip the variant exporting spans over OTLP")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is required (apt-get install wrk)")
@@ -290,15 +311,28 @@ def main() -> None:
         procs.append(model)
         results.append(measure("direct", model_port, None, args))
 
+        sidecar_argv = [sys.executable, "-c", SIDECAR, "--upstream", f"http://127.0.0.1:{model_port}",
+                        "--admin-listen", "127.0.0.1:0", "--quiet-period", "0"]  # fmt: skip
         port = free_port()
-        sidecar = spawn(
-            [sys.executable, "-c", SIDECAR, "--upstream", f"http://127.0.0.1:{model_port}",
-             "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{free_port()}", "--quiet-period", "0"],
-            port, env={"OTEL_TRACES_SAMPLER": "always_on"},
-        )  # fmt: skip
+        sidecar = spawn([*sidecar_argv, "--listen", f"127.0.0.1:{port}"], port)
         procs.append(sidecar)
-        results.append(measure("sidecar (spans+metrics)", port, sidecar.pid, args))
+        results.append(measure("sidecar (metrics)", port, sidecar.pid, args))
         stop(sidecar)
+
+        if not args.skip_otlp:
+            sink_port = free_port()
+            sink = spawn([sys.executable, "-c", OTLP_SINK, str(sink_port)], sink_port)
+            procs.append(sink)
+            port = free_port()
+            otlp_env = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                "OTEL_TRACES_SAMPLER": "always_on",
+            }
+            traced = spawn([*sidecar_argv, "--listen", f"127.0.0.1:{port}"], port, env=otlp_env)
+            procs.append(traced)
+            results.append(measure("sidecar (+OTLP spans)", port, traced.pid, args))
+            stop(traced)
+            stop(sink)
 
         port = free_port()
         bare = spawn([sys.executable, "-c", BARE_PROXY, str(port), f"http://127.0.0.1:{model_port}"], port)

@@ -8,13 +8,13 @@ nothing), and handler cancellation so a client that goes away cancels the upstre
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from ..config import ProxySettings, parse_host_port
+from ..errors import SidecarError
 from ..telemetry.setup import Telemetry
 from .handler import ProxyHandler, error_body
 from .hooks import CaptureSink
@@ -77,9 +77,14 @@ class ProxyServer:
         )
         self._runner = web.ServerRunner(server, shutdown_timeout=s.drain_timeout, handle_signals=False)
         await self._runner.setup()
-        site = web.SockSite(self._runner, _bind(host, port, reuse_port), backlog=1024)
+        try:
+            sock = _bind(host, port, reuse_port)
+        except OSError as exc:
+            await self._runner.cleanup()
+            await self.upstream.close()
+            raise SidecarError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        site = web.SockSite(self._runner, sock, backlog=1024)
         await site.start()
-        sock: Any = site._sock
         self.port = sock.getsockname()[1]
         return self.port
 
@@ -94,9 +99,13 @@ class ProxyServer:
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     sock.setblocking(False)
     return sock

@@ -8,7 +8,10 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.fixtures.servers import ModelServer, RunningSidecar, StartSidecar, free_port
+from sidecar.errors import SidecarError
+from sidecar.proxy.hooks import NullSink
+from sidecar.proxy.server import ProxyServer
+from tests.fixtures.servers import ModelServer, RunningSidecar, StartSidecar, free_port, sidecar_settings
 
 
 async def _get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -103,3 +106,9 @@ async def test_every_upstream_status_passes(sidecar: RunningSidecar) -> None:
         status, _, body = await _get(f"{sidecar.url}/status/{code}")
         assert status == code
         assert f'"status": {code}'.encode() in body
+
+
+async def test_listen_port_in_use_is_a_clear_error(model_server: ModelServer, sidecar: RunningSidecar) -> None:
+    other = ProxyServer(sidecar_settings(model_server.url).proxy, sidecar.telemetry, NullSink())
+    with pytest.raises(SidecarError, match=f"cannot listen on 127.0.0.1:{sidecar.app.proxy_port}"):
+        await other.start(f"127.0.0.1:{sidecar.app.proxy_port}")
