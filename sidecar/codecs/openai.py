@@ -1,4 +1,4 @@
-"""OpenAI-compatible codec: chat completions, completions, embeddings; JSON or SSE responses (pure).
+"""OpenAI-compatible codec: chat completions, completions, embeddings, responses; JSON or SSE (pure).
 
 Request features (one row; completions/embeddings: one row per prompt/input string):
 ``messages.<role>.content`` (text, all messages of that role joined; roles outside the known set are
@@ -8,7 +8,8 @@ parameters in ``_PARAMS``; ``prompt`` / ``input`` (text) or ``prompt.token_ids``
 ``finish_reason``, ``choices.count``, ``tool_calls.count``; embeddings: ``embedding.dim``,
 ``embedding.norm`` (base64 float32 accepted).  Usage, finish reasons and time to first token go to
 ``Decoded.llm``; time to first token is the upstream's first body byte, for streams only (a
-non-streamed body arrives after the whole generation).
+non-streamed body arrives after the whole generation).  The Responses API (``/v1/responses``) is
+read as chat (see ``openai_responses``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from array import array
 from itertools import islice
 from typing import Any
 
+from sidecar.codecs import openai_responses as responses
 from sidecar.codecs.base import Payload
 from sidecar.codecs.leaves import Row, as_list, build, clean_model_name
 from sidecar.codecs.limits import Limits, SkipReason
@@ -34,6 +36,7 @@ _PARAMS = (
     "top_p",
     "max_tokens",
     "max_completion_tokens",
+    "max_output_tokens",
     "n",
     "presence_penalty",
     "frequency_penalty",
@@ -62,27 +65,32 @@ class OpenAICodec:
         if operation is None or not isinstance(request, dict):
             return Decoded(dialect=self.name, skipped=SkipReason.WRONG_SHAPE.value)
         limits = payload.limits
-        chat = operation == "chat"
-        if chat:
-            inputs, text = [_chat_row(request, limits)], set()
+        api_responses = operation == "responses"
+        if operation in ("chat", "responses"):
+            chat_request = dict(request, messages=responses.messages(request)) if api_responses else request
+            inputs = [_chat_row(chat_request, limits)]
             text = {k for k in inputs[0] if k.endswith(".content")}
         else:
             field = "input" if operation == "embeddings" else "prompt"
             inputs, text = _prompt_rows(request.get(field), field, request, limits), {field}
         response: Any = payload.response
-        streamed = payload.response_stream is not None
-        if payload.response_stream is not None:
-            response = reassemble(
-                payload.response_stream, truncated=payload.response_truncated, limits=limits, chat=chat
-            ).document
+        stream = payload.response_stream
+        if stream is not None and api_responses:
+            response = responses.reassemble(stream, truncated=payload.response_truncated, limits=limits)
+        elif stream is not None:
+            chat = operation == "chat"
+            response = reassemble(stream, truncated=payload.response_truncated, limits=limits, chat=chat).document
+        # The Responses API is read through its chat-completions equivalent; response_json stays as sent.
+        shaped = responses.as_chat(response, limits) if api_responses and isinstance(response, dict) else response
         outputs: list[Row] = []
-        if isinstance(response, dict):
+        if isinstance(shaped, dict):
             if operation == "embeddings":
-                outputs = _embedding_rows(response, limits)
+                outputs = _embedding_rows(shaped, limits)
             else:
-                outputs = _choice_rows(response, _int(request.get("n")) or 1, limits)
+                outputs = _choice_rows(shaped, _int(request.get("n")) or 1, limits)
                 text.add("completion")
         model = clean_model_name(request.get("model"))
+        operation = "chat" if api_responses else operation  # gen_ai.operation.name for both is "chat"
         return build(
             self.name,
             inputs,
@@ -92,7 +100,7 @@ class OpenAICodec:
             response_json=response,
             text=text,
             model=model,
-            llm=_usage(operation, response, model, streamed, payload.ttfb_s),
+            llm=_usage(operation, shaped, model, stream is not None, payload.ttfb_s),
         )
 
 
@@ -103,6 +111,8 @@ def _operation(path: str, request: Any) -> str | None:
         return "text_completion"
     if path.endswith("/embeddings"):
         return "embeddings"
+    if path.endswith("/responses"):
+        return "responses"
     if not isinstance(request, dict):
         return None
     if "messages" in request:
@@ -121,6 +131,9 @@ def _params(request: dict[str, Any], row: Row) -> None:
         value = request.get(key)
         if isinstance(value, str):
             row[key] = value
+    reasoning = request.get("reasoning")
+    if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
+        row["reasoning.effort"] = reasoning["effort"]
     fmt = request.get("response_format")
     if isinstance(fmt, dict) and isinstance(fmt.get("type"), str):
         row["response_format.type"] = fmt["type"]

@@ -59,7 +59,7 @@ _PATH_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/v1/models/[^/:]+(?:/versions/[^/:]+)?:(?:predict|classify|regress|explain)$"), "kserve_v1"),
     (re.compile(r"/invocations$"), "mlflow"),
     (re.compile(r"/api/v[01]\.0/predictions$"), "seldon_v1"),
-    (re.compile(r"/(?:chat/completions|completions|embeddings)$"), "openai"),
+    (re.compile(r"/(?:chat/completions|completions|embeddings|responses)$"), "openai"),
 )
 _PATH_MODEL = re.compile(
     r"/v2/models/(?P<v2>[^/]+)(?:/versions/[^/]+)?/infer$"

@@ -25,6 +25,7 @@ TARGETS = (
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/embeddings",
+    "/v1/responses",
     "/anything",
 )
 
@@ -181,6 +182,25 @@ messages = st.lists(
     st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool", "x"]), "content": small}),
     max_size=5,
 )
+events = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["response.created", "response.output_text.delta", "response.completed", "x"]),
+        "delta": st.text(max_size=8) | small,
+        "response": st.fixed_dictionaries(
+            {
+                "model": small,
+                "status": small,
+                "output": small
+                | st.lists(
+                    st.fixed_dictionaries({"type": st.sampled_from(["message", "function_call"]), "content": small}),
+                    max_size=2,
+                ),
+                "usage": small,
+            }
+        )
+        | small,
+    }
+)
 tool_calls = small | st.lists(
     st.fixed_dictionaries(
         {
@@ -211,15 +231,21 @@ chunks = st.fixed_dictionaries(
 
 
 @FUZZ
-@given(messages, st.lists(chunks | small, max_size=8), st.booleans(), st.sampled_from(["\n\n", "\r\n\r\n", "\n"]))
-def test_openai_sse_shaped(msgs: list[Any], frames: list[Any], cut: bool, sep: str) -> None:
-    request = _dump({"model": "gpt", "messages": msgs, "stream": True})
+@given(
+    messages,
+    st.lists(chunks | events | small, max_size=8),
+    st.booleans(),
+    st.sampled_from(["\n\n", "\r\n\r\n", "\n"]),
+    st.sampled_from(["/v1/chat/completions", "/v1/completions", "/v1/responses"]),
+)
+def test_openai_sse_shaped(msgs: list[Any], frames: list[Any], cut: bool, sep: str, target: str) -> None:
+    request = _dump({"model": "gpt", "messages": msgs, "input": msgs, "prompt": "p", "stream": True})
     stream = "".join(f"data: {json.dumps(f)}{sep}" for f in frames) + f"data: [DONE]{sep}"
     raw = stream.encode()
     if cut:
         raw = raw[: len(raw) // 2]
     headers = (("content-type", "text/event-stream"),)
-    d = decode(_exchange("/v1/chat/completions", request, raw, response_headers=headers, truncated=cut), limits=LIMITS)
+    d = decode(_exchange(target, request, raw, response_headers=headers, truncated=cut), limits=LIMITS)
     assert d.dialect == "openai"
     assert_bounded(d)
 

@@ -313,3 +313,29 @@ def test_error_status_keeps_inputs_but_no_outputs() -> None:
     d = decode(exchange("/v1/models/m:predict", request, b'{"error": "boom"}', status=500))
     assert d.skipped is None and d.inputs == ({"f0": 1, "f1": 2},) and d.outputs == ()
     assert d.response_json is None
+
+
+def test_openai_responses_api_non_stream() -> None:
+    d = case("openai/responses", "/v1/responses")
+    assert (d.dialect, d.model) == ("openai", "gpt-4.1")
+    row = d.inputs[0]
+    assert row["messages.system.content"] == "Talk like a pirate."
+    assert row["messages.user.content"] == "Tell me a three sentence bedtime story about a unicorn."
+    assert row["max_output_tokens"] == 200 and row["reasoning.effort"] == "low"
+    assert d.outputs[0]["completion"].endswith("hidden pool. Arr, she slept.")  # type: ignore[union-attr]
+    assert d.outputs[0]["finish_reason"] == "stop"
+    assert d.llm is not None and (d.llm.operation, d.llm.input_tokens, d.llm.output_tokens) == ("chat", 36, 87)
+    assert d.response_json["object"] == "response"  # kept as sent, for redaction
+
+
+def test_openai_responses_api_stream_and_its_truncated_prefix() -> None:
+    d = case("openai/responses_stream", "/v1/responses", ttfb_s=0.3)
+    assert d.outputs[0]["completion"] == "Hi Ana!" and d.outputs[0]["finish_reason"] == "stop"
+    assert d.llm is not None and (d.llm.output_tokens, d.llm.streamed, d.llm.time_to_first_token_s) == (4, True, 0.3)
+    stream = (PAYLOADS / "openai" / "responses_stream.response.sse").read_bytes()
+    cut = stream[: stream.index(b"response.output_text.done")]
+    request = (PAYLOADS / "openai" / "responses_stream.request.json").read_bytes()
+    ex = exchange("/v1/responses", request, cut, response_headers=SSE)
+    partial = decode(Exchange(**{**{f: getattr(ex, f) for f in ex.__slots__}, "response_truncated": True}))
+    assert partial.outputs[0]["completion"] == "Hi Ana!" and partial.outputs[0]["finish_reason"] == "none"
+    assert partial.llm is not None and partial.llm.model == "gpt-4.1-2025-04-14"
