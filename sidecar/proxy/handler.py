@@ -285,11 +285,14 @@ class ProxyHandler:
         ctx = self._propagator.extract(headers) if "traceparent" in headers else None
         attrs: dict[str, str | int] = {
             A.HTTP_REQUEST_METHOD: A.method_attr(method),
-            A.URL_PATH: raw_target.partition("?")[0],
             A.URL_SCHEME: request.scheme,
             A.HTTP_ROUTE: route,
             A.NETWORK_PROTOCOL_VERSION: "1.1" if request.version[1] else "1.0",
         }
+        # Paths of known model APIs name models and versions; an unknown path may carry personal
+        # data (``/users/jane@example.com``), and nothing un-redacted may leave the pod: the route
+        # template "other" stands in for it.  The query string is never recorded.
+        attrs[A.URL_PATH] = raw_target.partition("?")[0] if route != OTHER else OTHER
         host = request.host
         if host:
             attrs[A.SERVER_ADDRESS] = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host

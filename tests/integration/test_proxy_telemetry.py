@@ -64,11 +64,12 @@ async def test_client_span_ends_at_the_last_body_byte(model_server: ModelServer,
 
 
 async def test_no_incoming_context_starts_a_new_trace(model_server: ModelServer, sidecar: RunningSidecar) -> None:
-    async with aiohttp.ClientSession() as client, client.get(f"{sidecar.url}/echo/x") as resp:
+    async with aiohttp.ClientSession() as client, client.get(f"{sidecar.url}/echo/jane@example.com?k=v") as resp:
         await resp.read()
     [server] = _by_kind(sidecar)[SpanKind.SERVER]
     assert server.parent is None
     assert server.name == "GET"  # route "other": the method alone (semconv)
+    assert server.attributes is not None and server.attributes["url.path"] == "other"  # unknown paths may hold PII
     sent = {k.lower(): v for k, v in model_server.last().headers}
     assert sent["traceparent"].split("-")[1] == format(server.context.trace_id, "032x")
 
