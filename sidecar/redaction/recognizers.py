@@ -69,7 +69,7 @@ class PhoneRecognizer(PatternRecognizer):
         ),
         Pattern(
             "trunk_0",
-            r"(?<![\w.+\-(])(?:\(0\d{1,4}\)[ .\-]?|0\d{1,4}[ .\-])\d{2,8}+(?:[ .\-]\d{2,8}+){0,3}+" + _END,
+            r"(?<![\w.:+\-(])(?:\(0\d{1,4}\)[ .\-]?|0\d{1,4}[ .\-])\d{2,8}+(?:[ .\-]\d{2,8}+){0,3}+" + _END,
             0.5,
         ),
         Pattern("bare_digits", r"(?<![\w.\-+])\d{8,15}" + _END, 0.2),
@@ -98,7 +98,7 @@ class PhoneRecognizer(PatternRecognizer):
             return False
         if core.count("(") != core.count(")"):
             return False
-        if core.lstrip("(").startswith("0") and not core.startswith("00"):
+        if core.lstrip("(").startswith("0") and not re.match(r"00\d", core):
             # national format: 9+ digits and one separator style, so dates like 01.02.2024 12:30 are not phones
             separators = {c for c in core if c in " .-"}
             if len(digits) < 9 or len(separators) > 1:

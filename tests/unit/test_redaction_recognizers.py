@@ -142,3 +142,19 @@ def test_status_lists_only_known_entities(redactor: Redactor) -> None:
     assert isinstance(entities, list) and set(entities) <= ENTITY_TYPES
     assert "PERSON" not in entities and "DATE_TIME" not in entities
     assert {"EMAIL_ADDRESS", "CREDIT_CARD", "API_KEY", "JWT", "PRIVATE_KEY", "STREET_ADDRESS"} <= set(entities)
+
+
+def test_generated_benign_values_are_not_redacted(redactor: Redactor) -> None:
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(9)
+    generators = [
+        fake.date, fake.time, fake.iso8601, lambda: str(fake.date_time()), fake.pricetag, lambda: str(fake.uuid4()),
+        fake.sha1, fake.md5, lambda: str(fake.pyint(0, 10**9)), lambda: str(fake.pyfloat()), fake.isbn13,
+        fake.sentence, lambda: fake.numerify("v%.%#.%#"), lambda: fake.bothify("ORD-####-????-######"),
+        lambda: fake.date("%m/%d/%Y") + " " + fake.time("%H:%M"), lambda: fake.date("%d.%m.%Y %H:%M"),
+    ]  # fmt: skip
+    values = [f"value {gen()} here" for gen in generators for _ in range(60)]
+    changed = [v for v in values if redactor.redact_text(v)[1]]
+    assert changed == []
