@@ -7,7 +7,10 @@ with its sampling-noise floor removed, the value the drift gate compares with it
 no verdict carries a ``reason``: ``no_reference_values`` / ``no_current_values`` (absent, or all
 missing, on that side), ``kind_changed`` (numeric on one side, categorical on the other) or
 ``too_few_samples`` (below ``min_samples``). With no reference at all, ``reference.source`` is
-``"none"``, ``features`` is empty and a top-level ``reason`` says so.
+``"none"``, ``features`` is empty and a top-level ``reason`` says so. ``multivariate`` (null when
+there are no moments on both sides) is Hotelling's T² of the window mean against the reference
+mean and covariance: ``statistic`` T², ``p_value`` (Holm-adjusted in the same family), ``distance``
+the noise-corrected Mahalanobis distance of the means (gated with ``wasserstein_threshold``), ``dof``.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ def _multivariate(multi: dict[str, float] | None) -> dict[str, Any] | None:
         "p_value_raw": _num(multi.get("p_value_raw", math.nan)),
         "distance": _num(multi.get("distance", math.nan)),
         "dof": int(multi.get("dof", 0)),
+        "features": int(multi.get("features", 0)),
         "drifted": bool(multi.get("drifted", 0.0)),
     }
     return out
