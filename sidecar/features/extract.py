@@ -2,7 +2,7 @@
 
 Each record holds, in this order (which is also the order the ``max_features`` cap keeps):
 LLM usage on the first record (``usage.input_tokens``, ``usage.output_tokens``,
-``time_to_first_token_s``), probability-vector summaries (``<base>.class``, ``<base>.confidence``),
+``time_to_first_token_s`` for streams only; unknown values are None), probability-vector summaries (``<base>.class``, ``<base>.confidence``),
 output leaves, then input leaves — leaves in natural name order (``f2`` before ``f10``), so the
 same features survive the cap whatever order a client sends keys in.  Features past the cap are
 counted in ``FeatureRecord.dropped_features``.
