@@ -60,6 +60,7 @@ class CaptureSettings:
     worker_processes: int = 1
     max_features: int = 256
     samples_kept: int = 200
+    dialects: str = ""  # per-route codec overrides, e.g. "/score=mlflow,/x/*=oip_v2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,14 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def _dialect_rules(raw: Any) -> str:
+    from .codecs.overrides import parse_overrides  # pure; validates the spec at start
+
+    value = _str(raw).strip()
+    parse_overrides(value)
+    return value
+
+
 def _list(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         items = [item.strip() for item in raw.split(",")]
@@ -327,6 +336,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("capture.queue_size", _int(1, 1_000_000), "capture queue length", "SIDECAR_CAPTURE_QUEUE_SIZE"),
     Setting("capture.worker_processes", _int(1, 64), "capture worker processes", "SIDECAR_CAPTURE_WORKERS", "--capture-workers"),
     Setting("capture.max_features", _int(1, 10_000), "max features tracked per model", "SIDECAR_MAX_FEATURES"),
+    Setting("capture.dialects", _dialect_rules, "per-route payload dialect overrides: 'PATH_GLOB=DIALECT,...'", "SIDECAR_CAPTURE_DIALECTS", "--dialects"),
     Setting("capture.samples_kept", _int(0, 100_000), "redacted samples kept for /v1/samples", "SIDECAR_SAMPLES_KEPT"),
     Setting("redaction.ner", _choice("auto", "on", "off"), "NER for names/locations: auto (if a spaCy model is installed), on, off", "SIDECAR_REDACTION_NER"),
     Setting("redaction.mode", _choice("tag", "hash"), "replace PII with <ENTITY> tags or keyed hashes", "SIDECAR_REDACTION_MODE"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import codecs, features
 from ..anomaly import text as text_checks
+from ..codecs.overrides import dialect_for, parse_overrides
 from ..config import Settings
 from ..models import CaptureResult, Decoded, Exchange
 from ..quality.joins import parse_label_header
@@ -27,6 +28,7 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._redactor = Redactor(settings.redaction)
+        self._dialects = parse_overrides(settings.capture.dialects)
 
     def redaction_status(self) -> dict[str, object]:
         return self._redactor.status()
@@ -52,7 +54,9 @@ class Pipeline:
             )
 
     def _process(self, exchange: Exchange) -> CaptureResult:
-        decoded = codecs.decode(exchange, default_model=self._settings.model)
+        decoded = codecs.decode(
+            exchange, dialect=dialect_for(exchange.target, self._dialects), default_model=self._settings.model
+        )
         model = decoded.model or self._settings.model or "default"
         counts: Counter[str] = Counter()
         request = self._redact_payload(decoded.request_json, exchange.request_body, exchange.request_headers, counts)
