@@ -25,23 +25,38 @@ class Delta:
     end: float = -math.inf
     moments: Any = None  # Moments | None
 
-    def absorb(self, profile: Profile, members: dict[FeatureKey, set[str]]) -> None:
-        for key, sketch in profile.numeric.items():
+    @classmethod
+    def of(cls, profile: Profile, members: dict[FeatureKey, set[str]]) -> Delta:
+        """The delta a builder's ``take()`` produced (plus its distinct values for PFADD)."""
+        out = cls(dict(profile.numeric), dict(profile.categorical), {}, profile.n)
+        if profile.n:
+            out.start, out.end = profile.start, profile.end
+        if profile.moments is not None and profile.moments.n:
+            out.moments = profile.moments
+        for key, values in members.items():
+            out.members[key] = set(list(values)[:DISTINCT_PER_FLUSH])
+        return out
+
+    def merge_from(self, other: Delta) -> None:
+        """Add ``other`` into this delta (order does not matter: everything is additive)."""
+        for key, sketch in other.numeric.items():
             old = self.numeric.get(key)
             if old is not None and not old.compatible(sketch):
-                old = old.rebinned(sketch.centre, sketch.scale)
+                old = old.rebinned(sketch.centre, sketch.scale)  # the scale moved on: keep the newer one
             self.numeric[key] = sketch if old is None else old.merge(sketch)
-        for key, cat in profile.categorical.items():
+        for key, cat in other.categorical.items():
             prev = self.categorical.get(key)
-            self.categorical[key] = cat if prev is None or not prev.compatible(cat) else prev.merge(cat)
-        for key, values in members.items():
+            if prev is not None and not prev.compatible(cat):
+                prev = _revocabulary(prev, cat.vocabulary)  # a new reference brought a new vocabulary
+            self.categorical[key] = cat if prev is None else prev.merge(cat)
+        for key, values in other.members.items():
             kept = self.members.setdefault(key, set())
             kept.update(list(values)[: max(DISTINCT_PER_FLUSH - len(kept), 0)])
-        if profile.n:
-            self.rows += profile.n
-            self.start, self.end = min(self.start, profile.start), max(self.end, profile.end)
-        theirs = profile.moments
-        if theirs is not None and theirs.n:
+        if other.rows:
+            self.rows += other.rows
+            self.start, self.end = min(self.start, other.start), max(self.end, other.end)
+        theirs = other.moments
+        if theirs is not None:
             mine = self.moments
             same = mine is not None and mine.names == theirs.names
             self.moments = mine.merge(theirs.reshifted(mine.shift)) if same else theirs
@@ -56,3 +71,10 @@ class Delta:
         if self.moments is not None:
             size += 8 * self.moments.dim * (self.moments.dim + 1)
         return size + 64
+
+
+def _revocabulary(sketch: CategoricalSketch, vocabulary: frozenset[str] | None) -> CategoricalSketch:
+    out = CategoricalSketch(sketch.top_k, vocabulary)
+    unseen = 0 if vocabulary is None else sketch.other + sum(n for c, n in sketch.counts.items() if c not in vocabulary)
+    out.add_counts(dict(sketch.counts), other=sketch.other, unseen=unseen, missing=sketch.missing)
+    return out

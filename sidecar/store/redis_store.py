@@ -154,7 +154,7 @@ class RedisSketchStore:
         members = state.builder.take_distinct()
         delta = state.builder.take(decide=closing)
         if delta.n or delta.numeric or delta.categorical:
-            state.unflushed.setdefault(state.bucket, Delta()).absorb(delta, members)
+            state.unflushed.setdefault(state.bucket, Delta()).merge_from(Delta.of(delta, members))
 
     def add(self, records: Sequence[FeatureRecord]) -> None:
         try:
@@ -208,12 +208,31 @@ class RedisSketchStore:
         if not self._models:
             return False
         started = time.perf_counter()
+        # In flight: detached from the backlog, so what add() collects meanwhile (a bucket closing)
+        # cannot be merged into a delta whose parts are about to be marked as sent.
+        sending: dict[str, dict[int, Delta]] = {}
+        for model, state in self._models.items():
+            sending[model], state.unflushed = state.unflushed, {}
+        try:
+            ops, results, sent_bytes = await self._send(sending)
+            redirected = await self._absorb_results(ops, results, sending)
+        finally:
+            for model, deltas in sending.items():
+                state = self._models[model]
+                for bucket, delta in deltas.items():
+                    if not delta.empty():  # not sent, failed or redirected: back into the backlog
+                        state.unflushed.setdefault(bucket, Delta()).merge_from(delta)
+        self._flushes += 1
+        self._last_flush = {"commands": len(ops), "bytes": sent_bytes, "seconds": time.perf_counter() - started}
+        return redirected
+
+    async def _send(self, sending: dict[str, dict[int, Delta]]) -> tuple[list[tuple[str, str, Any]], list[Any], int]:
         pipe = self._client.pipeline(transaction=False)
         ops: list[tuple[str, str, Any]] = []
         sent_bytes = 0
         now = self._clock()
         for model, state in self._models.items():
-            for bucket, delta in state.unflushed.items():
+            for bucket, delta in sending.get(model, {}).items():
                 for key, fields, token in self._delta_calls(state, delta):
                     args = fields.args(token.encode(), self._bucket_ttl, STATE_TTL, 4 * self._top_k)
                     names = (
@@ -244,10 +263,7 @@ class RedisSketchStore:
         pipe.expire(keys.MODELS_KEY, STATE_TTL)
         ops.append(("expire", "", None))
         results = await self._calls.run("flush", lambda: pipe.execute(raise_on_error=False))
-        redirected = await self._absorb_results(ops, results)
-        self._flushes += 1
-        self._last_flush = {"commands": len(ops), "bytes": sent_bytes, "seconds": time.perf_counter() - started}
-        return redirected
+        return ops, results, sent_bytes
 
     def _delta_calls(self, state: _Model, delta: Delta) -> list[tuple[FeatureKey, Fields, Token]]:
         calls: list[tuple[FeatureKey, Fields, Token]] = []
@@ -266,7 +282,9 @@ class RedisSketchStore:
                 calls.append((MOMENTS, moments_fields(delta.rows, delta.start, delta.end, delta.moments), known))
         return calls
 
-    async def _absorb_results(self, ops: list[tuple[str, str, Any]], results: list[Any]) -> bool:
+    async def _absorb_results(
+        self, ops: list[tuple[str, str, Any]], results: list[Any], sending: dict[str, dict[int, Delta]]
+    ) -> bool:
         load_scripts = redirected = False
         refs: dict[str, int] = {}
         for (op, model, arg), result in zip(ops, results, strict=True):
@@ -281,7 +299,8 @@ class RedisSketchStore:
                 continue
             if op == "apply":
                 bucket, key, token = arg
-                redirected = not self._applied(state, bucket, key, token, result) or redirected
+                delta = sending[model][bucket]
+                redirected = not self._applied(state, delta, key, token, result) or redirected
             elif op == "index":
                 state.indexed.update(arg)
             elif op == "ref":
@@ -300,11 +319,8 @@ class RedisSketchStore:
                 state.builder.decide_moments_basis()  # nobody decided yet: propose ours next flush
         return redirected or load_scripts
 
-    def _applied(self, state: _Model, bucket: int, key: FeatureKey, sent: Token, result: Any) -> bool:
+    def _applied(self, state: _Model, delta: Delta, key: FeatureKey, sent: Token, result: Any) -> bool:
         """Settle one apply result; False when it was rejected (the delta stays for a re-send)."""
-        delta = state.unflushed.get(bucket)
-        if delta is None:
-            return True
         if result == 1:
             state.tokens.setdefault(key, sent)
             if key == MOMENTS:
@@ -314,8 +330,6 @@ class RedisSketchStore:
                 delta.numeric.pop(key, None)
                 delta.categorical.pop(key, None)
                 delta.members.pop(key, None)
-            if delta.empty():
-                state.unflushed.pop(bucket, None)
             return True
         # Rejected: another replica decided this feature's state; adopt it and re-send next flush.
         token = Token.decode(result)
