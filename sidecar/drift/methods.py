@@ -75,10 +75,9 @@ class KolmogorovSmirnovTest:
         if r_below is not r_at or c_below is not c_at:
             d = max(d, stats.ks_statistic(r_below, c_below))
         w = stats.wasserstein_from_cdfs(grid, r_at, c_at, f_ref_below=r_below, f_cur_below=c_below)
-        f_ref, f_cur = r_at, c_at
-        cuts_idx = np.searchsorted(grid, stats.quantile_cuts(grid, f_ref))
-        p_ref = stats.bin_shares(f_ref[cuts_idx])
-        p_cur = stats.bin_shares(f_cur[cuts_idx])
+        cuts_idx = np.searchsorted(grid, stats.quantile_cuts(grid, r_at))
+        p_ref = stats.bin_shares(r_at[cuts_idx])
+        p_cur = stats.bin_shares(c_at[cuts_idx])
         # Sampling noise alone gives E[W1] ≈ √(2/π·(1/n+1/m))·∫√(F(1−F))dx (Brownian-bridge limit of
         # the CDF gap); at a few hundred samples that is half the threshold, so the gate uses W
         # with this floor removed. For a real shift W ≈ shift + (much less than the floor).
@@ -108,10 +107,10 @@ class ChiSquareTest:
 
     ``effect_size`` is the JS distance. The effect gate passes when the *bias-corrected* PSI ≥
     psi_threshold OR the bias-corrected JS distance (``extra["effect_corrected"]``) ≥ js_threshold.
-    Why corrected: with K categories both estimates are inflated by sampling
-    noise alone — E[JSD] ≈ (K−1)/(8·n_eff) nats, E[PSI] ≈ (K−1)(1/n + 1/m) — which at 2,000 samples is
-    as large as the thresholds themselves, so the plain values would not filter noise. Why OR: a
-    10-point share shift in one category has PSI ≈ 0.05–0.08 (below 0.1) but JS ≈ 0.09.
+    Why corrected: with K categories both estimates are inflated by sampling noise alone —
+    E[JSD] ≈ (K−1)/(8·n_eff) nats, E[PSI] ≈ (K−1)(1/n + 1/m) — which at 2,000 samples is as large
+    as the thresholds themselves, so the plain values would not filter noise. Why OR: a 10-point
+    share shift in one category has PSI ≈ 0.05–0.08 (below 0.1) but JS ≈ 0.09.
     """
 
     name = "chi2"
