@@ -36,7 +36,7 @@ def load_ner_pipeline(package: str) -> Any:
     return nlp
 
 
-class PreloadedSpacyEngine(SpacyNlpEngine):  # type: ignore[misc]
+class PreloadedSpacyEngine(SpacyNlpEngine):
     """Presidio's spaCy engine over an already loaded pipeline: ``load()`` never downloads."""
 
     def __init__(self, nlp: Any, model_name: str) -> None:

@@ -65,7 +65,8 @@ def test_planted_structured_pii_never_survives(redactor: Redactor) -> None:
     assert set(totals) <= ENTITY_TYPES
     for entity in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "API_KEY"):
         assert totals.get(entity, 0) >= 100, (entity, totals)
-    assert outputs[0][0]["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    first: Any = outputs[0][0]
+    assert first["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
 
 
 def test_prefilter_changes_nothing() -> None:
@@ -200,6 +201,7 @@ def test_cache_is_bounded_and_returns_copies(redactor: Redactor) -> None:
 
 
 def test_strings_that_break_encoders_fail_closed_or_pass(redactor: Redactor) -> None:
+    out: Any
     out, _ = redactor.redact_json({"s": "lone \ud800 surrogate jane@example.com", "e": "", "nul": "\x00\x00\x00\x00"})
     assert "jane@example.com" not in json.dumps(out)
     assert out["e"] == "" and out["nul"] == "\x00\x00\x00\x00"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from sidecar.config import RedactionSettings
@@ -149,7 +151,7 @@ def test_generated_benign_values_are_not_redacted(redactor: Redactor) -> None:
 
     fake = Faker("en_US")
     fake.seed_instance(9)
-    generators = [
+    generators: list[Callable[[], str]] = [
         fake.date, fake.time, fake.iso8601, lambda: str(fake.date_time()), fake.pricetag, lambda: str(fake.uuid4()),
         fake.sha1, fake.md5, lambda: str(fake.pyint(0, 10**9)), lambda: str(fake.pyfloat()), fake.isbn13,
         fake.sentence, lambda: fake.numerify("v%.%#.%#"), lambda: fake.bothify("ORD-####-????-######"),
