@@ -149,9 +149,20 @@ class ProfileBuilder:
             self.dropped_features += record.dropped_features  # cut at extraction by the same cap
             self.start = min(self.start, record.time)
             self.end = max(self.end, record.time)
+            kinds, hints = self._kinds, record.kinds
             for role, values in (("input", record.inputs), ("output", record.outputs)):
                 for name, value in values.items():
-                    self._add_value((role, name), value, record.kinds.get(name))
+                    key = (role, name)
+                    kind = kinds.get(key) or self._kind_of(key, value, hints.get(name))
+                    if kind is None:
+                        continue
+                    if kind != "categorical" and type(value) is float and key in self._num_buf:
+                        buf = self._num_buf[key]  # the common case, kept short: a float for a decided feature
+                        buf.append(value)
+                        if len(buf) >= _BUFFER:
+                            self._flush_numeric(key)
+                    else:
+                        self._add_value(key, kind, value)
             if self._moments is not None or len(self._row_reservoir) < _MOMENT_WARMUP_ROWS:
                 self._add_moment_row(record.inputs)
 
@@ -181,10 +192,7 @@ class ProfileBuilder:
                 self._tally.setdefault(key, _Tally()).missing += missing
         return hint
 
-    def _add_value(self, key: FeatureKey, value: FeatureValue, hint: str | None) -> None:
-        kind = self._kind_of(key, value, hint)
-        if kind is None:
-            return
+    def _add_value(self, key: FeatureKey, kind: str, value: FeatureValue) -> None:
         if kind == "categorical":
             buf = self._cat_buf.setdefault(key, [])
             label = None if value is None else _label(value)
@@ -293,7 +301,8 @@ class ProfileBuilder:
                 self._decide_basis()
             return
         names = self._basis[0] if self._basis else ()
-        self._moment_rows.append([_num(inputs.get(name)) for name in names])
+        row = [inputs.get(name) for name in names]
+        self._moment_rows.append([v if type(v) is float else _num(v) for v in row])
         if len(self._moment_rows) >= _BUFFER:
             self._flush_moments()
 
@@ -365,9 +374,10 @@ class ProfileBuilder:
         return cat
 
     def _flush_numeric(self, key: FeatureKey) -> None:
-        buf = self._num_buf.pop(key, None)
+        buf = self._num_buf.get(key)
         if buf:
             self._sketch(key).update(buf)
+            buf.clear()  # kept (empty): its presence marks the feature for add()'s fast path
 
     def _flush_categorical(self, key: FeatureKey) -> None:
         buf = self._cat_buf.pop(key, None)

@@ -108,8 +108,11 @@ class NumericSketch:
             arr = values.astype(np.float64, copy=False).ravel()
         else:
             items = list(values)
-            self.missing += sum(1 for v in items if v is None)
-            arr = np.fromiter((math.nan if v is None else v for v in items if v is not None), np.float64)
+            if None in items:
+                present = [v for v in items if v is not None]
+                self.missing += len(items) - len(present)
+                items = present
+            arr = np.array(items, dtype=np.float64)
         if arr.size == 0:
             return
         finite_mask = np.isfinite(arr)
@@ -128,12 +131,15 @@ class NumericSketch:
         self.count += int(arr.size)
         self.min = min(self.min, float(arr.min()))
         self.max = max(self.max, float(arr.max()))
-        # bincount over the (small, fixed) key range: linear time, unlike np.unique's sort
-        tally = np.bincount(self.keys_of(arr) + self._k_max, minlength=2 * self._k_max + 1)
-        present = np.flatnonzero(tally)
+        keys = self.keys_of(arr)
+        if keys.size < 4096:  # small batches (the live path): sorting beats scanning the whole key range
+            present, counts = np.unique(keys, return_counts=True)
+        else:  # large batches (profiles from files): linear-time bincount over the fixed key range
+            tally = np.bincount(keys + self._k_max, minlength=2 * self._k_max + 1)
+            index = np.flatnonzero(tally)
+            present, counts = index - self._k_max, tally[index]
         bins = self._bins
-        for index, n in zip(present.tolist(), tally[present].tolist(), strict=True):
-            key = index - self._k_max
+        for key, n in zip(present.tolist(), counts.tolist(), strict=True):
             bins[key] = bins.get(key, 0) + n
 
     # ------------------------------------------------------------------ monoid
