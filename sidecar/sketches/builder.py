@@ -301,8 +301,8 @@ class ProfileBuilder:
                 self._decide_basis()
             return
         names = self._basis[0] if self._basis else ()
-        row = [inputs.get(name) for name in names]
-        self._moment_rows.append([v if type(v) is float else _num(v) for v in row])
+        picked = [inputs.get(name) for name in names]
+        self._moment_rows.append([v if type(v) is float else _num(v) for v in picked])
         if len(self._moment_rows) >= _BUFFER:
             self._flush_moments()
 

@@ -133,13 +133,13 @@ class NumericSketch:
         self.max = max(self.max, float(arr.max()))
         keys = self.keys_of(arr)
         if keys.size < 4096:  # small batches (the live path): sorting beats scanning the whole key range
-            present, counts = np.unique(keys, return_counts=True)
+            seen, counts = np.unique(keys, return_counts=True)
         else:  # large batches (profiles from files): linear-time bincount over the fixed key range
             tally = np.bincount(keys + self._k_max, minlength=2 * self._k_max + 1)
             index = np.flatnonzero(tally)
-            present, counts = index - self._k_max, tally[index]
+            seen, counts = index - self._k_max, tally[index]
         bins = self._bins
-        for key, n in zip(present.tolist(), counts.tolist(), strict=True):
+        for key, n in zip(seen.tolist(), counts.tolist(), strict=True):
             bins[key] = bins.get(key, 0) + n
 
     # ------------------------------------------------------------------ monoid
