@@ -48,6 +48,7 @@ _LOOKALIKE_MIX = re.compile(
     "[a-z][\u0370-\u03ff\u0400-\u052f\u0261\u04cf]|[\u0370-\u03ff\u0400-\u052f\u0261\u04cf][a-z]"
 )
 _SPACED_HINT = re.compile(r"[ .*_\-]\w[ .*_\-]\w[ .*_\-]\w[ .*_\-]")
+_WINDOW = 600  # characters around a hint that are de-obfuscated: longer than any pattern's match
 
 
 def strip_marks(text: str) -> str:
@@ -73,13 +74,25 @@ def normalise(text: str) -> str:
 
 
 def deobfuscate(norm: str) -> str:
-    """Leetspeak/look-alike letters mapped to ASCII and spaced-out letters joined (of a normalised text).
+    """The neighbourhoods of obfuscation hints in a normalised text, de-obfuscated.
 
-    Returns ``norm`` itself when nothing looks obfuscated, so callers can skip a second match.
+    Leetspeak digits and Latin look-alike letters become ASCII and spaced-out letters are joined,
+    but only within ``_WINDOW`` characters of a hint (joined by " \\x00 "), so a long ordinary text
+    with a stray "k8s" costs a second match over a few hundred characters, not over all of it.
+    Returns ``norm`` itself when nothing looks obfuscated.
     """
-    if not (_LEET.search(norm) or _SPACED_HINT.search(norm) or (not norm.isascii() and _LOOKALIKE_MIX.search(norm))):
+    hints = [_LEET, _SPACED_HINT] if norm.isascii() else [_LEET, _SPACED_HINT, _LOOKALIKE_MIX]
+    spans = sorted((max(0, m.start() - _WINDOW), m.end() + _WINDOW) for rx in hints for m in rx.finditer(norm))
+    if not spans:
         return norm
-    return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), norm.translate(_DELEET))
+    merged = [list(spans[0])]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    text = " \x00 ".join(norm[start:end] for start, end in merged)
+    return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), text.translate(_DELEET))
 
 
 def squash(deobfuscated: str) -> str:
@@ -92,22 +105,37 @@ class _Branch:
 
     ``keywords`` reads "a|b&c|d": (a or b) and (c or d) must occur in the text.  A leading ``\\b``
     is checked by hand after the match: a pattern that starts with a plain word alternation lets
-    the regex engine skip ahead by first character, several times faster.
+    the regex engine skip ahead by first character, several times faster.  Such a pattern also
+    knows its possible first words (``starts``), so in a long text it is tried only where a token
+    begins with one of them instead of scanning the whole text.
     """
 
-    __slots__ = ("bounded", "groups", "regex")
+    __slots__ = ("bounded", "groups", "line_start", "regex", "starts")
 
-    def __init__(self, keywords: str, source: str) -> None:
+    def __init__(self, keywords: str, source: str, *, anywhere: bool = False) -> None:
         self.groups = tuple(frozenset(strip_marks(k) for k in group.split("|")) for group in keywords.split("&"))
         self.bounded = source.startswith("\\b")
-        self.regex = re.compile(strip_marks(source[2:] if self.bounded else source))
+        # "(?:^|\\n)" patterns become "\\n" ones searched on "\\n" + view: a literal first character
+        # lets the engine jump between newlines instead of trying every position.
+        self.line_start = source.startswith("(?:^|\\n)")
+        body = strip_marks(source[2:] if self.bounded else "\\n" + source[8:] if self.line_start else source)
+        self.regex = re.compile(body)
+        # Unbounded patterns may not start at a word (markup, scripts); squashed text has no words.
+        self.starts = _start_words(body) if self.bounded or anywhere else None
 
-    def search(self, view: str, present: set[str] | None = None) -> bool:
+    def search(self, view: str, present: set[str] | None = None, tokens: WordIndex | None = None) -> bool:
         """Whether the pattern matches ``view``; ``present`` = keywords already known to occur in it."""
         if present is None:
             present = {k for group in self.groups for k in group if k in view}
         if not all(group & present for group in self.groups):
             return False
+        if tokens is not None and self.starts is not None:
+            for start in sorted({p for word in self.starts for p in tokens.positions(word, self.bounded)}):
+                if self.regex.match(view, start):
+                    return True
+            return False
+        if self.line_start:
+            return self.regex.search("\n" + view) is not None
         pos = 0
         while (m := self.regex.search(view, pos)) is not None:
             start = m.start()
@@ -117,24 +145,113 @@ class _Branch:
         return False
 
 
+class WordIndex:
+    """Where words start in one view (found with ``str.find``, cached per word)."""
+
+    __slots__ = ("_cache", "_view")
+
+    def __init__(self, view: str) -> None:
+        self._view = view
+        self._cache: dict[tuple[str, bool], list[int]] = {}
+
+    def positions(self, word: str, boundary: bool = True) -> list[int]:
+        """Offsets where ``word`` occurs (at the start of a word, with ``boundary``)."""
+        hit = self._cache.get((word, boundary))
+        if hit is None:
+            view, hit = self._view, []
+            i = view.find(word)
+            while i >= 0:
+                if not boundary or i == 0 or not _is_word(view[i - 1]):
+                    hit.append(i)
+                i = view.find(word, i + 1)
+            self._cache[(word, boundary)] = hit
+        return hit
+
+
+def _start_words(body: str) -> tuple[str, ...] | None:
+    """The words any match of ``body`` must begin with, or None when that cannot be read off simply."""
+    alternatives = _split_alternatives(body)
+    if len(alternatives) > 1:
+        parts = [_start_words(a) for a in alternatives]
+        return None if any(p is None for p in parts) else tuple(sorted({w for p in parts for w in p or ()}))
+    if body.startswith("(?:"):
+        end = _group_end(body)
+        if end < 0 or body[end + 1 : end + 2] in ("?", "*", "{"):
+            return None  # an optional first group: the match may begin with what follows
+        return _start_words(body[3:end])
+    m = _LEADING_WORD.match(body)
+    if m is None:
+        return None
+    word = m.group()
+    if body[m.end() : m.end() + 1] in ("?", "*", "{"):
+        word = word[:-1]  # "instructions?": the last letter is optional
+    return (word,) if len(word) >= 3 else None
+
+
+def _group_end(body: str) -> int:
+    depth = 0
+    for i, ch in enumerate(body):
+        if body[i - 1 : i] == "\\":
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _split_alternatives(body: str) -> list[str]:
+    """``body`` split at its top-level ``|`` (outside groups and character classes)."""
+    out, depth, start, in_class = [], 0, 0, False
+    for i, ch in enumerate(body):
+        if body[i - 1 : i] == "\\":
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(body[start:i])
+            start = i + 1
+    out.append(body[start:])
+    return out
+
+
+_LEADING_WORD = re.compile(r"[a-z]+")
+
+
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def _compile(parts: list[tuple[str, str]]) -> tuple[_Branch, ...]:
-    return tuple(_Branch(keywords, source) for keywords, source in parts)
+def _compile(parts: list[tuple[str, str]], *, anywhere: bool = False) -> tuple[_Branch, ...]:
+    return tuple(_Branch(keywords, source, anywhere=anywhere) for keywords, source in parts)
 
 
-def match(view: str, skip: set[str] | frozenset[str] = frozenset()) -> set[str]:
-    """Reasons whose patterns match a normalised (or de-obfuscated) view, ``skip`` excluded."""
+_ANCHOR_MIN = 256  # views at least this long try word-led patterns at candidate words instead of scanning
+
+
+def match(view: str, skip: set[str] | frozenset[str] = frozenset(), *, anchored: bool | None = None) -> set[str]:
+    """Reasons whose patterns match a normalised (or de-obfuscated) view, ``skip`` excluded.
+
+    ``anchored`` (default: by length) tries word-led patterns only where a token could start a
+    match; the answer is the same either way, only the cost differs.
+    """
     if all(reason in skip for reason, _ in PATTERNS):
         return set()
     present = present_keywords(view)
+    tokens = WordIndex(view) if (len(view) >= _ANCHOR_MIN if anchored is None else anchored) else None
     found: set[str] = set()
     # Only branches one of whose first-group keywords occurs are candidates: most texts wake few.
     for index in sorted({i for k in present for i in _BRANCHES_BY_KEYWORD.get(k, ())}):
         reason, branch = _ALL_BRANCHES[index]
-        if reason not in found and reason not in skip and branch.search(view, present):
+        if reason not in found and reason not in skip and branch.search(view, present, tokens):
             found.add(reason)
     return found
 
@@ -419,48 +536,52 @@ SQUASHED: tuple[tuple[str, tuple[_Branch, ...]], ...] = (
     (
         Reason.PROMPT_INJECTION,
         _compile(
-            [
+            anywhere=True,
+            parts=[
                 (
                     "ignore|disregard|forget",
                     r"(?:ignore|disregard|forget)(?:all|any)?(?:of)?(?:the|your|my)?(?:previous|prior|above|earlier|preceding|original|initial)"
                     r"(?:system)?(?:instructions?|prompts?|directives|guidelines|programming)"
                     r"|(?:ignore|disregard|forget)(?:all)?(?:of)?your(?:instructions|rules|guidelines|programming)",
                 )
-            ]
+            ],
         ),
     ),
     (
         Reason.JAILBREAK,
         _compile(
-            [
+            anywhere=True,
+            parts=[
                 (
                     "youarenow|doanythingnow|developermode",
                     r"youarenow(?:dan|an(?:unrestricted|unfiltered|uncensored)|jailbroken)|doanythingnow|developermodeenabled",
                 )
-            ]
+            ],
         ),
     ),
     (
         Reason.SYSTEM_PROMPT_EXTRACTION,
         _compile(
-            [
+            anywhere=True,
+            parts=[
                 (
                     "systemprompt|systemmessage|initialinstructions|hiddeninstructions",
                     r"(?:print|show|reveal|display|output|repeat|tellme|giveme|leak|dump)(?:me)?(?:your|the)(?:full|entire|exact|original|initial|hidden)?"
                     r"(?:systemprompt|systemmessage|initialinstructions|hiddeninstructions)",
                 )
-            ]
+            ],
         ),
     ),
     (
         Reason.SECRET_EXTRACTION,
         _compile(
-            [
+            anywhere=True,
+            parts=[
                 (
                     "apikey|secretkey|password|credentials|accesstoken|privatekey",
                     r"(?:reveal|print|show|give|tell|leak|dump)(?:me|us)?(?:your|theadmin|theroot)(?:apikey|secretkey|password|credentials|accesstoken|privatekey)",
                 )
-            ]
+            ],
         ),
     ),
 )

@@ -20,7 +20,7 @@ MAX_SCAN_CHARS = 262_144  # a prompt's head beyond this is not pattern-scanned (
 EXTREME_CHARS = 100_000  # longer prompts are flagged: far beyond ordinary chat, a context-stuffing tell
 _REPETITION_MIN = 256  # shorter texts compress too poorly for the ratio to mean anything
 _REPETITION_RATIO = 0.08  # natural text compresses to 0.3-0.6 and templated JSON to ~0.15
-_MAX_HITS = 64  # candidate characters examined per text (the verdict needs only one)
+_MAX_HITS = 16  # candidate characters examined per text (the verdict needs only one)
 
 _SUSPECT = re.compile(f"[{_p.INVISIBLE_CLASS}]")
 _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
@@ -72,15 +72,19 @@ def pattern_reasons(text: str, only: frozenset[str] | None = None) -> set[str]:
     skip = frozenset() if only is None else _PATTERN_REASONS - only
     norm = _p.normalise(text)
     found = _p.match(norm, skip)
-    clean = _p.deobfuscate(norm)
-    if clean != norm:
+    clean = _p.deobfuscate(norm)  # only the neighbourhoods of obfuscation hints
+    views = [norm]
+    if clean is not norm:
         found |= _p.match(clean, skip | found)
-    squashed = _p.squash(clean)
-    found.update(
-        reason
-        for reason, branches in _p.SQUASHED
-        if reason not in found and reason not in skip and any(b.search(squashed) for b in branches)
-    )
+        views.append(clean)
+    for view in views:
+        squashed = _p.squash(view)
+        tokens = _p.WordIndex(squashed)
+        found.update(
+            reason
+            for reason, branches in _p.SQUASHED
+            if reason not in found and reason not in skip and any(b.search(squashed, None, tokens) for b in branches)
+        )
     return found
 
 
