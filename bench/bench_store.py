@@ -230,6 +230,8 @@ async def main() -> None:
         lua = await bench_lua(server.url, args.records_per_s, args.flushes)
         with server.client() as client:
             lua["used_memory"] = int(client.info("memory")["used_memory"]) - baseline
+            evalsha = client.info("commandstats").get("cmdstat_evalsha", {})
+            lua["server_ms"] = float(evalsha.get("usec", 0)) / 1000 / max(args.flushes + 2, 1)
         alternatives = await bench_alternatives(server.url, args.records_per_s, args.flushes)
     finally:
         server.stop()
@@ -245,6 +247,7 @@ async def main() -> None:
             f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['used_memory'] / 1e6:>10.2f}"
         )
     print(f"current() (reads the window back: 3 round trips): {lua['current_ms']:.1f} ms")
+    print(f"redis-server CPU in the apply script per flush (INFO commandstats): {lua['server_ms']:.1f} ms")
     print("  (hincrby: no min/max and no bounded categories — it cannot do those without a script;")
     print("   bitfield: numeric bins only, dense 11 kB strings per feature and bucket)")
     mem_add, redis_add = bench_add(args.records_per_s)
