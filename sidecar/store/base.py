@@ -29,7 +29,10 @@ class SketchStore(Protocol):
       reference (source "window"); ``set_reference`` keeps the uploaded profile's source.
     * The async methods may raise ``StoreError`` / ``StoreUnavailable`` (never a backend's own
       exception types) and honour cancellation; every backend call has a timeout.
-    * ``health`` and ``feature_count`` are synchronous and answer from local state.
+    * ``health`` and ``feature_count`` are synchronous and answer from local state.  ``health()`` has at
+      least ``backend`` ("memory" | "redis"), ``healthy``, ``last_error``, ``pending_bytes``, ``dropped``
+      (everything dropped: ``dropped_features`` + ``dropped_models`` (+ ``dropped_rows`` for Redis)),
+      ``flushes`` and ``errors`` (failures per operation, for ``sidecar.store.errors{op}``).
     """
 
     async def start(self) -> None: ...
