@@ -28,6 +28,7 @@ from .profile import FeatureKey, Profile
 
 _BUFFER = 256  # values buffered per feature before a vectorised sketch update
 _MOMENT_WARMUP_ROWS = 256  # rows held until the moments' feature set is fixed
+_CLOSE_MIN_VALUES = 32  # values a feature needs before a closing bucket decides its scale
 _NUMERIC_KINDS = ("numeric", "text")
 
 MomentsBasis = tuple[tuple[str, ...], Sequence[float]]
@@ -397,7 +398,7 @@ class ProfileBuilder:
             self._flush_categorical(key)
         self._flush_moments()
 
-    def build(self, *, decide: bool = False, provisional: bool = True) -> Profile:
+    def build(self, *, decide: bool = False, provisional: bool = True, decide_min: int = 0) -> Profile:
         """A Profile of everything accumulated since the last reset.
 
         ``decide=True`` fixes the scale of features still warming up (they then become part of every
@@ -406,7 +407,9 @@ class ProfileBuilder:
         """
         if decide:
             for key in self.warming_up():
-                self.set_scale(key, *decide_scale(self._reservoir.get(key, [])))
+                reservoir = self._reservoir.get(key, [])
+                if len(reservoir) >= decide_min:
+                    self.set_scale(key, *decide_scale(reservoir))
             if self._moments is None and self._row_reservoir:
                 self._decide_basis()
         self._flush_all()
@@ -452,8 +455,10 @@ class ProfileBuilder:
     def take(self, *, decide: bool = False) -> Profile:
         """``build`` (decided features only, or all with ``decide``) then ``reset``: the delta since the
         last take.  Stores pass ``decide=True`` when a time bucket closes, so warm-up values are counted
-        in the bucket they arrived in (the log-bucket mapping hardly depends on the scale's quality)."""
-        profile = self.build(decide=decide, provisional=False)
+        in the bucket they arrived in (the log-bucket mapping hardly depends on the scale's quality);
+        a feature with fewer than ``_CLOSE_MIN_VALUES`` values so far keeps warming up instead (its few
+        values are then counted in a later bucket) — a scale from two values can be badly off."""
+        profile = self.build(decide=decide, provisional=False, decide_min=_CLOSE_MIN_VALUES)
         self.reset()
         return profile
 

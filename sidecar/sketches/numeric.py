@@ -27,7 +27,9 @@ _HEAD = struct.Struct("<2sB3d6Q4dI")
 
 
 def decide_scale(values: Sequence[float] | FloatArray) -> tuple[float, float]:
-    """Centre (median) and a robust, never-zero scale (IQR/1.349, else std, else |centre|·1e-3)."""
+    """Centre (median) and a robust, never-zero scale: IQR/1.349, else std, else (values all equal so
+    far) |centre|·1e-3, or 1 for a centre of 0 — a tiny scale there would push every later non-zero
+    value past the key range."""
     arr = np.asarray(values, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     if arr.size == 0:
@@ -38,7 +40,7 @@ def decide_scale(values: Sequence[float] | FloatArray) -> tuple[float, float]:
         if not 0 < scale < math.inf:
             scale = float(np.std(arr))
     if not 0 < scale < math.inf:
-        scale = max(abs(centre) * 1e-3, 1e-9)
+        scale = abs(centre) * 1e-3 if centre else 1.0
     if not math.isfinite(scale):
         scale = 1e300  # centre near the float limit: any finite scale keeps the mapping defined
     return centre, scale

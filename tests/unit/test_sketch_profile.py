@@ -217,3 +217,24 @@ def test_arbitrary_records_never_raise_and_round_trip(rows: list[dict[str, Any]]
             == sketch.count + sketch.missing + sketch.nan + sketch.pos_inf + sketch.neg_inf + sketch.invalid
         )
     assert Profile.from_json(profile.to_json()).to_json() == profile.to_json()
+
+
+def test_closing_bucket_decides_only_with_enough_values() -> None:
+    builder = ProfileBuilder("m", warmup=512)
+    builder.add([FeatureRecord("m", str(i), float(i), inputs={"x": 0.0}) for i in range(3)])
+    assert builder.take(decide=True).numeric == {}  # 3 values: too few to fix a scale on
+    assert builder.warming_up() == [("input", "x")]
+    builder.add([FeatureRecord("m", str(i), float(i), inputs={"x": float(i % 7)}) for i in range(40)])
+    profile = builder.take(decide=True)
+    assert profile.numeric[("input", "x")].count == 43  # the carried-over values are not lost
+
+
+def test_constant_zero_warmup_keeps_resolution_for_later_values() -> None:
+    builder = ProfileBuilder("m", warmup=50)
+    builder.add([FeatureRecord("m", str(i), float(i), inputs={"errors": 0.0}) for i in range(50)])
+    rng = np.random.default_rng(0)
+    builder.add([FeatureRecord("m", "r", 0.0, inputs={"errors": float(v)}) for v in rng.normal(5, 2, 500)])
+    sketch = builder.build().numeric[("input", "errors")]
+    assert (sketch.centre, sketch.scale) == (0.0, 1.0)
+    assert len(sketch.bins) > 50  # not one clamped bucket for "anything non-zero"
+    assert sketch.quantile(0.55) == pytest.approx(5.0, abs=0.5)
