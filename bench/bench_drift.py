@@ -1,14 +1,16 @@
 """Drift benchmark: false alarms, detection power, evaluation time; optional comparison with other tools.
 
-    python bench/bench_drift.py                 # our figures (about a minute on 2 cores)
+    python bench/bench_drift.py                 # our figures (several minutes on 2 busy cores)
     python bench/bench_drift.py --quick         # fewer trials
-    python bench/bench_drift.py --compare       # also Evidently / alibi-detect, if their venvs exist
+    python bench/bench_drift.py --compare       # also Evidently / alibi-detect / whylogs, if their venvs exist
+    python bench/bench_drift.py --quick --compare --only-compare --tools whylogs
 
 The comparison tools are never dependencies of the project: ``--compare`` looks for throwaway
-virtualenvs (``--evidently-python``, ``--alibi-python``, default /tmp/h5venv_ev and /tmp/h5venv_ad;
-create them with ``python -m venv DIR && DIR/bin/pip install evidently`` / ``alibi-detect``) and
-runs the small script in ``_COMPARE_SCRIPT`` in them on exactly the same samples. Missing venvs or
-tools that fail to import are skipped.
+virtualenvs (``--evidently-python``, ``--alibi-python``, ``--whylogs-python``; defaults
+/tmp/h5venv_ev, /tmp/h5venv_ad, /tmp/h5venv_wl), made with ``python -m venv DIR`` and then
+``DIR/bin/pip install evidently "pandas<3"``, ``alibi-detect``, or
+``"whylogs[viz]" "numpy<2" "pandas<2.3"``, and runs the small script in ``_COMPARE_SCRIPT`` in
+them on exactly the same samples. Missing venvs or tools that fail to import are skipped.
 """
 
 from __future__ import annotations
@@ -220,7 +222,14 @@ def compare(args: argparse.Namespace, evaluations: int, trials: int) -> list[dic
         np.savez(data, **arrays)
         script = Path(tmp) / "compare_tools.py"
         script.write_text(_COMPARE_SCRIPT)
-        for tool, python in (("evidently", args.evidently_python), ("alibi", args.alibi_python)):
+        tools = (
+            ("evidently", args.evidently_python),
+            ("alibi", args.alibi_python),
+            ("whylogs", args.whylogs_python),
+        )
+        for tool, python in tools:
+            if tool not in args.tools:
+                continue
             if not Path(python).exists():
                 print(f"  {tool}: skipped (no venv at {python})")
                 continue
@@ -280,6 +289,25 @@ if tool == "evidently":
         return out
 
     label = "evidently (DataDriftPreset defaults)"
+elif tool == "whylogs":
+    import pandas as pd
+    import whylogs as why
+    from whylogs.viz.drift.column_drift_algorithms import calculate_drift_scores
+
+    def frame(num, cat):
+        df = pd.DataFrame(num, columns=num_names)
+        for j, name in enumerate(cat_names):
+            df[name] = [f"k{v}" for v in cat[:, j]]
+        return df
+
+    reference = why.log(frame(ref_num, ref_cat)).profile().view()
+
+    def flags(num, cat):
+        view = why.log(frame(num, cat)).profile().view()
+        scores = calculate_drift_scores(target_view=view, reference_view=reference, with_thresholds=True)
+        return [name for name, score in scores.items() if score and score.get("drift_category") == "DRIFT"]
+
+    label = "whylogs (KS on KLL / chi2, p < 0.05 per column)"
 else:
     from alibi_detect.cd import TabularDrift
 
@@ -331,19 +359,23 @@ def main() -> int:
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--evidently-python", default="/tmp/h5venv_ev/bin/python")
     parser.add_argument("--alibi-python", default="/tmp/h5venv_ad/bin/python")
+    parser.add_argument("--whylogs-python", default="/tmp/h5venv_wl/bin/python")
+    parser.add_argument("--tools", nargs="*", default=["evidently", "alibi", "whylogs"])
+    parser.add_argument("--only-compare", action="store_true", help="skip our own sections")
     args = parser.parse_args()
     evaluations, trials = (100, 40) if args.quick else (400, 100)
     rng = np.random.default_rng(2026)
     ref = profile(*sample(rng, 10_000))
     print(f"settings: {SETTINGS}")
     print(f"reference: 10,000 rows, {N_NUMERIC} numeric + {N_CATEGORICAL} categorical features, Holm across features")
-    print("\nfalse alarms on unshifted windows (goal: eval_flag_rate ≤ 0.01)")
-    _table(false_alarms(rng, ref, [200, 500, 2000], evaluations))
-    print("\ndetection power (target feature flagged) and collateral flags")
-    _table(power(rng, ref, [500, 1000, 2000], trials))
-    print("\nevaluation time, 100 features, reference 10k rows, window 2k rows (goal ≤ 50 ms)")
-    _table([timing(rng, 20 if args.quick else 50)])
-    if args.compare:
+    if not args.only_compare:
+        print("\nfalse alarms on unshifted windows (goal: eval_flag_rate ≤ 0.01)")
+        _table(false_alarms(rng, ref, [200, 500, 2000], evaluations))
+        print("\ndetection power (target feature flagged) and collateral flags")
+        _table(power(rng, ref, [500, 1000, 2000], trials))
+        print("\nevaluation time, 100 features, reference 10k rows, window 2k rows (goal ≤ 50 ms)")
+        _table([timing(rng, 20 if args.quick else 50)])
+    if args.compare or args.only_compare:
         print("\ncomparison on the same windows (2,000 rows; the others see raw samples, we see sketches)")
         _table(compare(args, 30 if args.quick else 100, 10 if args.quick else 30))
     return 0
