@@ -1,260 +1,16 @@
-"""Text normalisation and the prompt-attack pattern tables (pure; linear-time regexes only).
+"""The prompt-attack pattern tables (pure data: reason → keyword-gated, linear-time regexes).
 
-Every pattern is matched against normalised text (``normalise``: NFKD, invisible characters and
-combining marks dropped, casefolded, horizontal whitespace collapsed), so accents, full-width forms,
-zero-width splitting and case do not hide a phrase.  ``deobfuscate`` additionally maps leetspeak
-digits and Latin look-alike Cyrillic/Greek letters to ASCII and joins spaced-out letters.  Patterns
-are written lowercase and pass through the same mark-stripping, so "précédentes" in a pattern
-matches "precedentes" in the text.  Regexes use only bounded repetition around literal words, so
-Python's backtracking engine stays linear in the text length.
+Patterns are matched against ``normalise``d text, written lowercase, and pass through the same
+mark-stripping, so "précédentes" in a pattern matches "precedentes" in the text.  Each entry is
+``(keywords, regex)``: "a|b&c|d" means (a or b) and (c or d) must occur for the regex to run; the
+keywords must be literal parts every match contains.  Regexes use only bounded repetition around
+literal words, so Python's backtracking engine stays linear in the text length.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
+from .matcher import PatternSet
 from .reasons import Reason
-
-# Characters that render as nothing (zero-width, bidi controls, tags, BOM, soft hyphen).
-INVISIBLE_CLASS = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f"
-_INVISIBLE = re.compile(f"[{INVISIBLE_CLASS}]+")
-# Combining marks of the Latin/Greek/Cyrillic/Arabic/kana families (accents a pattern should not depend on).
-_MARKS = re.compile(
-    "[\u0300-\u036f\u0483-\u0489\u064b-\u065f\u0670\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u3099\u309a\ufe20-\ufe2f]+"
-)
-_HSPACE = re.compile(r"[^\S\n]+")
-_NEWLINES = re.compile(r" ?\n[\s]*")
-_QUOTES = (("\u2018", "'"), ("\u2019", "'"), ("\u201b", "'"), ("\u2032", "'"), ("\u201c", '"'), ("\u201d", '"'))
-# Leetspeak and Latin look-alikes (Cyrillic, Greek) → ASCII letters; only for the de-obfuscated view.
-_DELEET = str.maketrans(
-    {
-        "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
-        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
-        "ѕ": "s", "к": "k", "м": "m", "т": "t", "ԁ": "d", "ɡ": "g", "ӏ": "l",
-        "α": "a", "ο": "o", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u",
-        "χ": "x", "ς": "s", "η": "n",
-    }
-)  # fmt: skip
-# Runs of single characters separated by one separator: "i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e".
-_SPACED = re.compile(r"(?<!\w)(?:\w[ .*_\-]){2,}\w(?!\w)")
-_SEPARATORS = re.compile(r"[ .*_\-]")
-_NOT_LOWER = bytes(c for c in range(256) if not 0x61 <= c <= 0x7A)
-# Cheap hints that de-obfuscation could change something: a letter beside a leet digit, a Latin
-# letter beside a Cyrillic/Greek one, or three single characters in a row between separators.
-# (Written to start with the rare digit class, so the engine skips ahead by first character.)
-_LEET = re.compile("[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))")
-_LOOKALIKE_MIX = re.compile(
-    "[a-z][\u0370-\u03ff\u0400-\u052f\u0261\u04cf]|[\u0370-\u03ff\u0400-\u052f\u0261\u04cf][a-z]"
-)
-_SPACED_HINT = re.compile(r"[ .*_\-]\w[ .*_\-]\w[ .*_\-]\w[ .*_\-]")
-_WINDOW = 600  # characters around a hint that are de-obfuscated: longer than any pattern's match
-
-
-def strip_marks(text: str) -> str:
-    return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFKD", text)))
-
-
-def normalise(text: str) -> str:
-    """The view every pattern is matched against (see module docstring)."""
-    if text.isascii():
-        text = text.lower()  # ASCII is already in every normal form and holds no invisible characters
-        # The whitespace pass is skipped when there is nothing to collapse (the common case).
-        spaced = "  " in text or "\t" in text or "\r" in text or "\x0b" in text or "\x0c" in text
-    else:
-        text = _INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
-        text = unicodedata.normalize("NFC", _MARKS.sub("", text)).casefold()
-        for quote, plain in _QUOTES:
-            if quote in text:
-                text = text.replace(quote, plain)
-        spaced = True
-    if spaced:
-        text = _HSPACE.sub(" ", text)
-    return _NEWLINES.sub("\n", text) if "\n" in text else text
-
-
-def deobfuscate(norm: str) -> str:
-    """The neighbourhoods of obfuscation hints in a normalised text, de-obfuscated.
-
-    Leetspeak digits and Latin look-alike letters become ASCII and spaced-out letters are joined,
-    but only within ``_WINDOW`` characters of a hint (joined by " \\x00 "), so a long ordinary text
-    with a stray "k8s" costs a second match over a few hundred characters, not over all of it.
-    Returns ``norm`` itself when nothing looks obfuscated.
-    """
-    hints = [_LEET, _SPACED_HINT] if norm.isascii() else [_LEET, _SPACED_HINT, _LOOKALIKE_MIX]
-    spans = sorted((max(0, m.start() - _WINDOW), m.end() + _WINDOW) for rx in hints for m in rx.finditer(norm))
-    if not spans:
-        return norm
-    merged = [list(spans[0])]
-    for start, end in spans[1:]:
-        if start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    text = " \x00 ".join(norm[start:end] for start, end in merged)
-    return _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), text.translate(_DELEET))
-
-
-def squash(deobfuscated: str) -> str:
-    """ASCII letters only: catches phrases split by arbitrary punctuation or spacing."""
-    return deobfuscated.encode("ascii", "ignore").translate(None, _NOT_LOWER).decode("ascii")
-
-
-class _Branch:
-    """One pattern plus the literal keywords it cannot match without (a cheap prefilter).
-
-    ``keywords`` reads "a|b&c|d": (a or b) and (c or d) must occur in the text.  A leading ``\\b``
-    is checked by hand after the match: a pattern that starts with a plain word alternation lets
-    the regex engine skip ahead by first character, several times faster.  Such a pattern also
-    knows its possible first words (``starts``), so in a long text it is tried only where a token
-    begins with one of them instead of scanning the whole text.
-    """
-
-    __slots__ = ("bounded", "groups", "line_start", "regex", "starts")
-
-    def __init__(self, keywords: str, source: str, *, anywhere: bool = False) -> None:
-        self.groups = tuple(frozenset(strip_marks(k) for k in group.split("|")) for group in keywords.split("&"))
-        self.bounded = source.startswith("\\b")
-        # "(?:^|\\n)" patterns become "\\n" ones searched on "\\n" + view: a literal first character
-        # lets the engine jump between newlines instead of trying every position.
-        self.line_start = source.startswith("(?:^|\\n)")
-        body = strip_marks(source[2:] if self.bounded else "\\n" + source[8:] if self.line_start else source)
-        self.regex = re.compile(body)
-        # Unbounded patterns may not start at a word (markup, scripts); squashed text has no words.
-        self.starts = _start_words(body) if self.bounded or anywhere else None
-
-    def search(self, view: str, present: set[str] | None = None, tokens: WordIndex | None = None) -> bool:
-        """Whether the pattern matches ``view``; ``present`` = keywords already known to occur in it."""
-        if present is None:
-            present = {k for group in self.groups for k in group if k in view}
-        if not all(group & present for group in self.groups):
-            return False
-        if tokens is not None and self.starts is not None:
-            for start in sorted({p for word in self.starts for p in tokens.positions(word, self.bounded)}):
-                if self.regex.match(view, start):
-                    return True
-            return False
-        if self.line_start:
-            return self.regex.search("\n" + view) is not None
-        pos = 0
-        while (m := self.regex.search(view, pos)) is not None:
-            start = m.start()
-            if not self.bounded or start == 0 or not _is_word(view[start - 1]):
-                return True
-            pos = start + 1  # a match inside a word: look further (every retry moves forward)
-        return False
-
-
-class WordIndex:
-    """Where words start in one view (found with ``str.find``, cached per word)."""
-
-    __slots__ = ("_cache", "_view")
-
-    def __init__(self, view: str) -> None:
-        self._view = view
-        self._cache: dict[tuple[str, bool], list[int]] = {}
-
-    def positions(self, word: str, boundary: bool = True) -> list[int]:
-        """Offsets where ``word`` occurs (at the start of a word, with ``boundary``)."""
-        hit = self._cache.get((word, boundary))
-        if hit is None:
-            view, hit = self._view, []
-            i = view.find(word)
-            while i >= 0:
-                if not boundary or i == 0 or not _is_word(view[i - 1]):
-                    hit.append(i)
-                i = view.find(word, i + 1)
-            self._cache[(word, boundary)] = hit
-        return hit
-
-
-def _start_words(body: str) -> tuple[str, ...] | None:
-    """The words any match of ``body`` must begin with, or None when that cannot be read off simply."""
-    alternatives = _split_alternatives(body)
-    if len(alternatives) > 1:
-        parts = [_start_words(a) for a in alternatives]
-        return None if any(p is None for p in parts) else tuple(sorted({w for p in parts for w in p or ()}))
-    if body.startswith("(?:"):
-        end = _group_end(body)
-        if end < 0 or body[end + 1 : end + 2] in ("?", "*", "{"):
-            return None  # an optional first group: the match may begin with what follows
-        return _start_words(body[3:end])
-    m = _LEADING_WORD.match(body)
-    if m is None:
-        return None
-    word = m.group()
-    if body[m.end() : m.end() + 1] in ("?", "*", "{"):
-        word = word[:-1]  # "instructions?": the last letter is optional
-    return (word,) if len(word) >= 3 else None
-
-
-def _group_end(body: str) -> int:
-    depth = 0
-    for i, ch in enumerate(body):
-        if body[i - 1 : i] == "\\":
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def _split_alternatives(body: str) -> list[str]:
-    """``body`` split at its top-level ``|`` (outside groups and character classes)."""
-    out, depth, start, in_class = [], 0, 0, False
-    for i, ch in enumerate(body):
-        if body[i - 1 : i] == "\\":
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            out.append(body[start:i])
-            start = i + 1
-    out.append(body[start:])
-    return out
-
-
-_LEADING_WORD = re.compile(r"[a-z]+")
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _compile(parts: list[tuple[str, str]], *, anywhere: bool = False) -> tuple[_Branch, ...]:
-    return tuple(_Branch(keywords, source, anywhere=anywhere) for keywords, source in parts)
-
-
-_ANCHOR_MIN = 256  # views at least this long try word-led patterns at candidate words instead of scanning
-
-
-def match(view: str, skip: set[str] | frozenset[str] = frozenset(), *, anchored: bool | None = None) -> set[str]:
-    """Reasons whose patterns match a normalised (or de-obfuscated) view, ``skip`` excluded.
-
-    ``anchored`` (default: by length) tries word-led patterns only where a token could start a
-    match; the answer is the same either way, only the cost differs.
-    """
-    if all(reason in skip for reason, _ in PATTERNS):
-        return set()
-    present = present_keywords(view)
-    tokens = WordIndex(view) if (len(view) >= _ANCHOR_MIN if anchored is None else anchored) else None
-    found: set[str] = set()
-    # Only branches one of whose first-group keywords occurs are candidates: most texts wake few.
-    for index in sorted({i for k in present for i in _BRANCHES_BY_KEYWORD.get(k, ())}):
-        reason, branch = _ALL_BRANCHES[index]
-        if reason not in found and reason not in skip and branch.search(view, present, tokens):
-            found.add(reason)
-    return found
-
 
 _Q = r"(?:previous|prior|above|earlier|preceding|foregoing|original|initial|old|existing|system|safety)"
 _DET = r"(?:the |your |my |these |those |all |any |of |all of |all the |all your |any of |any of the |every )?"
@@ -521,23 +277,24 @@ _TOOL: list[tuple[str, str]] = [
     ("```", r"```(?:tool_call|tool_code|function_call)\b"),
 ]
 
-#: (reason, branches) matched on the normalised and the de-obfuscated views.
-PATTERNS: tuple[tuple[str, tuple[_Branch, ...]], ...] = (
-    (Reason.PROMPT_INJECTION, _compile(_INJECTION)),
-    (Reason.JAILBREAK, _compile(_JAILBREAK)),
-    (Reason.SYSTEM_PROMPT_EXTRACTION, _compile(_EXTRACTION)),
-    (Reason.SECRET_EXTRACTION, _compile(_SECRET)),
-    (Reason.MARKUP_INJECTION, _compile(_MARKUP)),
-    (Reason.TOOL_CALL_SMUGGLING, _compile(_TOOL)),
+#: Matched on the normalised and the de-obfuscated views.
+PATTERNS = PatternSet(
+    [
+        (Reason.PROMPT_INJECTION, _INJECTION),
+        (Reason.JAILBREAK, _JAILBREAK),
+        (Reason.SYSTEM_PROMPT_EXTRACTION, _EXTRACTION),
+        (Reason.SECRET_EXTRACTION, _SECRET),
+        (Reason.MARKUP_INJECTION, _MARKUP),
+        (Reason.TOOL_CALL_SMUGGLING, _TOOL),
+    ]
 )
 
-#: The top English phrases with every separator removed (matched on ``squash``), for "i-g-n-o-r-e" style splits.
-SQUASHED: tuple[tuple[str, tuple[_Branch, ...]], ...] = (
-    (
-        Reason.PROMPT_INJECTION,
-        _compile(
-            anywhere=True,
-            parts=[
+#: The top English phrases with every separator removed (matched on ``squash``ed text): "ig-no-re" splits.
+SQUASHED = PatternSet(
+    [
+        (
+            Reason.PROMPT_INJECTION,
+            [
                 (
                     "ignore|disregard|forget",
                     r"(?:ignore|disregard|forget)(?:all|any)?(?:of)?(?:the|your|my)?(?:previous|prior|above|earlier|preceding|original|initial)"
@@ -546,24 +303,18 @@ SQUASHED: tuple[tuple[str, tuple[_Branch, ...]], ...] = (
                 )
             ],
         ),
-    ),
-    (
-        Reason.JAILBREAK,
-        _compile(
-            anywhere=True,
-            parts=[
+        (
+            Reason.JAILBREAK,
+            [
                 (
                     "youarenow|doanythingnow|developermode",
                     r"youarenow(?:dan|an(?:unrestricted|unfiltered|uncensored)|jailbroken)|doanythingnow|developermodeenabled",
                 )
             ],
         ),
-    ),
-    (
-        Reason.SYSTEM_PROMPT_EXTRACTION,
-        _compile(
-            anywhere=True,
-            parts=[
+        (
+            Reason.SYSTEM_PROMPT_EXTRACTION,
+            [
                 (
                     "systemprompt|systemmessage|initialinstructions|hiddeninstructions",
                     r"(?:print|show|reveal|display|output|repeat|tellme|giveme|leak|dump)(?:me)?(?:your|the)(?:full|entire|exact|original|initial|hidden)?"
@@ -571,74 +322,15 @@ SQUASHED: tuple[tuple[str, tuple[_Branch, ...]], ...] = (
                 )
             ],
         ),
-    ),
-    (
-        Reason.SECRET_EXTRACTION,
-        _compile(
-            anywhere=True,
-            parts=[
+        (
+            Reason.SECRET_EXTRACTION,
+            [
                 (
                     "apikey|secretkey|password|credentials|accesstoken|privatekey",
                     r"(?:reveal|print|show|give|tell|leak|dump)(?:me|us)?(?:your|theadmin|theroot)(?:apikey|secretkey|password|credentials|accesstoken|privatekey)",
                 )
             ],
         ),
-    ),
+    ],
+    anywhere=True,
 )
-
-_TOKEN = re.compile(r"[a-z0-9_]+")
-# ASCII punctuation → space, so that str.split() yields the same tokens as _TOKEN (much faster).
-_TO_SPACE = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")})
-
-
-def present_keywords(view: str) -> set[str]:
-    """The keywords of ``PATTERNS`` that occur in a normalised view (a necessary condition only).
-
-    A keyword with an ASCII word of three letters or more is looked up by its longest such word,
-    which counts when it starts a token (every pattern has its words at word starts): one pass over
-    the text's distinct tokens answers all of them.  The rest are substring tests.
-    """
-    present = {k for k in _SUBSTRING_KEYWORDS if k in view}
-    if view.isascii():
-        tokens = set(view.translate(_TO_SPACE).split())
-    else:
-        present.update(k for k in _FOREIGN_KEYWORDS if k in view)
-        tokens = set(_TOKEN.findall(view))
-    for token in tokens:
-        for word, keywords in _WORD_KEYWORDS.get(token[:3], ()):
-            if token.startswith(word):
-                present.update(keywords)
-    return present
-
-
-def _keyword_tables() -> tuple[dict[str, tuple[tuple[str, tuple[str, ...]], ...]], tuple[str, ...], tuple[str, ...]]:
-    by_word: dict[str, list[str]] = {}
-    substrings, foreign = [], []
-    for k in sorted({k for _, branches in PATTERNS for b in branches for group in b.groups for k in group}):
-        words = [w for w in _TOKEN.findall(k) if len(w) >= 3]
-        if not k.isascii():
-            foreign.append(k)
-        elif words:
-            by_word.setdefault(max(words, key=len), []).append(k)
-        else:
-            substrings.append(k)
-    table: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-    for word, keywords in sorted(by_word.items()):
-        table.setdefault(word[:3], []).append((word, tuple(keywords)))
-    return {p: tuple(entries) for p, entries in table.items()}, tuple(substrings), tuple(foreign)
-
-
-_WORD_KEYWORDS, _SUBSTRING_KEYWORDS, _FOREIGN_KEYWORDS = _keyword_tables()
-_ALL_BRANCHES: tuple[tuple[str, _Branch], ...] = tuple((r, b) for r, branches in PATTERNS for b in branches)
-
-
-def _index_branches() -> dict[str, tuple[int, ...]]:
-    """First-group keyword → indexes (into ``_ALL_BRANCHES``) of the branches it may wake."""
-    index: dict[str, list[int]] = {}
-    for i, (_, branch) in enumerate(_ALL_BRANCHES):
-        for keyword in branch.groups[0]:
-            index.setdefault(keyword, []).append(i)
-    return {k: tuple(v) for k, v in index.items()}
-
-
-_BRANCHES_BY_KEYWORD = _index_branches()

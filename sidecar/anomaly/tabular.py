@@ -358,7 +358,8 @@ class TabularScorer:
         b = np.minimum(b, _GRID - 1)
         surprise, z = self._surprise[cols, b], self._z[cols, b]
         below, above = x < self._lo, x > self._hi
-        dist = np.minimum(np.where(below, self._lo - x, np.where(above, x - self._hi, 0.0)) / self._tail, _MAX_DIST)
+        with np.errstate(over="ignore"):  # absurd values overflow to inf, then clip to _MAX_DIST
+            dist = np.minimum(np.where(below, self._lo - x, np.where(above, x - self._hi, 0.0)) / self._tail, _MAX_DIST)
         outside = (below | above) & finite
         beyond = self._edge_z + dist
         surprise = np.where(outside, _tail_score(beyond), surprise)

@@ -13,7 +13,8 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import patterns as _p
+from . import normalise as _n
+from .patterns import PATTERNS, SQUASHED
 from .reasons import Reason, ordered
 
 MAX_SCAN_CHARS = 262_144  # a prompt's head beyond this is not pattern-scanned (the capture cap is smaller)
@@ -22,7 +23,7 @@ _REPETITION_MIN = 256  # shorter texts compress too poorly for the ratio to mean
 _REPETITION_RATIO = 0.08  # natural text compresses to 0.3-0.6 and templated JSON to ~0.15
 _MAX_HITS = 16  # candidate characters examined per text (the verdict needs only one)
 
-_SUSPECT = re.compile(f"[{_p.INVISIBLE_CLASS}]")
+_SUSPECT = re.compile(f"[{_n.INVISIBLE_CLASS}]")
 _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -41,8 +42,7 @@ _SHINGLE = 8  # words in a shingle: eight words in a row shared with the system 
 _MAX_SHINGLES = 20_000
 _MAX_SYSTEM_PROMPTS = 16
 _MAX_PROMPT_CHARS = 65_536
-_PATTERN_REASONS = frozenset(r for r, _ in _p.PATTERNS)
-_NOT_MARKUP = _PATTERN_REASONS - {Reason.MARKUP_INJECTION}
+_NOT_MARKUP = PATTERNS.reasons - {Reason.MARKUP_INJECTION}
 
 
 def scan_prompt(text: str, *, extreme_chars: int = EXTREME_CHARS) -> tuple[str, ...]:
@@ -69,22 +69,16 @@ def pattern_reasons(text: str, only: frozenset[str] | None = None) -> set[str]:
 
     ``only`` restricts the work to those reasons (the inline gate asks only for enforced ones).
     """
-    skip = frozenset() if only is None else _PATTERN_REASONS - only
-    norm = _p.normalise(text)
-    found = _p.match(norm, skip)
-    clean = _p.deobfuscate(norm)  # only the neighbourhoods of obfuscation hints
+    skip = frozenset() if only is None else PATTERNS.reasons - only
+    norm = _n.normalise(text)
+    found = PATTERNS.match(norm, skip)
+    clean = _n.deobfuscate(norm)  # only the neighbourhoods of obfuscation hints
     views = [norm]
     if clean is not norm:
-        found |= _p.match(clean, skip | found)
+        found |= PATTERNS.match(clean, skip | found)
         views.append(clean)
     for view in views:
-        squashed = _p.squash(view)
-        tokens = _p.WordIndex(squashed)
-        found.update(
-            reason
-            for reason, branches in _p.SQUASHED
-            if reason not in found and reason not in skip and any(b.search(squashed, None, tokens) for b in branches)
-        )
+        found |= SQUASHED.match(_n.squash(view), skip | found, anchored=True)
     return found
 
 
@@ -204,19 +198,19 @@ def scan_response(
             found.add(Reason.SYSTEM_PROMPT_ECHO)
         found.update(unicode_reasons(head))
         # Markdown-image exfiltration and injected markup matter most in what the client will render.
-        if _p.match(_p.normalise(head), _NOT_MARKUP):
+        if PATTERNS.match(_n.normalise(head), _NOT_MARKUP):
             found.add(Reason.MARKUP_INJECTION)
     return ordered(found)
 
 
 def echoes_system_prompt(response: str, system_prompts: Iterable[str]) -> bool:
     """True when the response repeats a run of ``_SHINGLE`` words (or all of a short prompt) verbatim."""
-    words = _p.normalise(response).split()
+    words = _n.normalise(response).split()
     if not words:
         return False
     joined = " ".join(words)
     for prompt in list(system_prompts)[:_MAX_SYSTEM_PROMPTS]:
-        pwords = _p.normalise(prompt[:_MAX_PROMPT_CHARS]).split()
+        pwords = _n.normalise(prompt[:_MAX_PROMPT_CHARS]).split()
         if len(pwords) < _SHINGLE:
             # A short prompt counts only when quoted whole and it is not a one-line stock phrase.
             if len(pwords) >= 5 and " ".join(pwords) in joined:

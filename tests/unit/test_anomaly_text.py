@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.anomaly import patterns
+from sidecar.anomaly import matcher, normalise
+from sidecar.anomaly.patterns import PATTERNS, SQUASHED
 from sidecar.anomaly.reasons import ALL_REASONS, Reason
 from sidecar.anomaly.text import extract_system_prompts, scan_prompt, scan_response
 
@@ -101,25 +102,25 @@ def test_results_are_plain_strings_in_enum_order() -> None:
 def test_keyword_prefilter_never_hides_a_match() -> None:
     # Every branch's keywords are a necessary condition: the regex alone finds nothing more.
     for row in ATTACKS + BENIGN:
-        view = patterns.normalise(row["text"])
-        for reason, branches in patterns.PATTERNS:
-            present = patterns.present_keywords(view)
-            tokens = patterns.WordIndex(view)
+        view = normalise.normalise(row["text"])
+        present = PATTERNS.present_keywords(view)
+        words = matcher.WordIndex(view)
+        for reason, branches in PATTERNS.groups:
             for branch in branches:
                 expected = _search_without_keywords(branch, view)
                 assert branch.search(view, present) == expected, (reason, branch.regex.pattern[:60], row["text"][:60])
                 assert branch.search(view) == expected
-                # Trying word-led patterns only at candidate tokens finds exactly the same.
-                assert branch.search(view, present, tokens) == expected, (reason, branch.regex.pattern[:60])
-        assert patterns.match(view, anchored=True) == patterns.match(view, anchored=False)
-        squashed = patterns.squash(view)
-        words = patterns.WordIndex(squashed)
-        for _, branches in patterns.SQUASHED:
+                # Trying word-led patterns only at candidate words finds exactly the same.
+                assert branch.search(view, present, words) == expected, (reason, branch.regex.pattern[:60])
+        assert PATTERNS.match(view, anchored=True) == PATTERNS.match(view, anchored=False)
+        squashed = normalise.squash(view)
+        squashed_words = matcher.WordIndex(squashed)
+        for _, branches in SQUASHED.groups:
             for branch in branches:
-                assert branch.search(squashed, None, words) == (branch.regex.search(squashed) is not None)
+                assert branch.search(squashed, None, squashed_words) == (branch.regex.search(squashed) is not None)
 
 
-def _search_without_keywords(branch: patterns._Branch, view: str) -> bool:
+def _search_without_keywords(branch: matcher.Branch, view: str) -> bool:
     if branch.line_start:
         return branch.regex.search("\n" + view) is not None
     matches = list(branch.regex.finditer(view))
