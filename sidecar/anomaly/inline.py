@@ -37,12 +37,14 @@ _ORDER = [r.value for r in Reason]
 class InlineGate:
     """Decides whether a request body matches one of the enforced reasons.
 
-    ``check`` is synchronous, never raises, and costs time linear in the body (bounded by
-    ``max_scan`` characters of string leaves); bodies it cannot read pass.
+    ``check`` is synchronous, never raises, and costs time linear in the body; patterns read the
+    last ``max_scan`` characters of the string leaves (where the newest user turn is), which
+    bounds the time on the event loop; the capture worker still scans everything after the fact.
+    Bodies it cannot read pass.
     """
 
     def __init__(
-        self, reasons: Iterable[str], *, max_body: int = 1 << 20, max_scan: int = 65_536, max_leaves: int = 4096
+        self, reasons: Iterable[str], *, max_body: int = 1 << 20, max_scan: int = 16_384, max_leaves: int = 4096
     ) -> None:
         wanted = frozenset(reasons)
         unknown = sorted(r for r in wanted if not is_reason(r))
@@ -90,20 +92,19 @@ class InlineGate:
             try:
                 doc = json.loads(raw)
             except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-                return raw[: self._max_scan]
-            return "\n".join(self._leaves(doc))[: self._max_scan]
-        return raw[: self._max_scan]
+                return raw[-self._max_scan :]
+            # The tail: chat payloads end with the newest user turn, where an injection arrives.
+            return "\n".join(self._leaves(doc))[-self._max_scan :]
+        return raw[-self._max_scan :]
 
     def _leaves(self, doc: Any) -> list[str]:
-        """String values of a JSON document, depth-first, bounded by count and total length."""
+        """String values of a JSON document, depth-first, at most ``max_leaves`` of them."""
         out: list[str] = []
-        size = 0
         stack = [doc]
-        while stack and len(out) < self._max_leaves and size < self._max_scan:
+        while stack and len(out) < self._max_leaves:
             node = stack.pop()
             if isinstance(node, str):
                 out.append(node)
-                size += len(node)
             elif isinstance(node, dict):
                 stack.extend(reversed(list(node.values())))
             elif isinstance(node, list):
