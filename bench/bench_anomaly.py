@@ -142,9 +142,18 @@ def text(quick: bool) -> None:
     print(
         f"  benign flag rate: {len(flagged) / (len(benign) + len(extra)):.4f} over {len(benign)} corpus + {len(extra)} Faker texts (goal <= 0.005)"
     )
+    rows = [json.loads(line) for line in (PROMPTS / "benign.jsonl").read_text(encoding="utf-8").splitlines()]
+    print("  scan_prompt per prompt, benign corpus by kind (mean):")
+    for kind in ("question", "code", "multilingual", "markup", "long"):
+        texts = [r["text"] for r in rows if r["kind"] == kind]
+        wall, cpu = _timed(lambda texts=texts: [scan_prompt(t) for t in texts])
+        size = sum(map(len, texts)) / len(texts)
+        print(
+            f"    {kind:12s} ({size:7.0f} chars): {wall / len(texts) * 1e6:8.1f} µs wall, {cpu / len(texts) * 1e6:8.1f} CPU"
+        )
     english = " ".join(t for t in benign if t.isascii())
     mixed = "\n".join(benign)
-    print("  scan_prompt cost per KB (flat = linear):")
+    print("  scan_prompt cost per KB of the whole corpus run together (dense in near-miss words):")
     for size in (256, 1024, 4096, 16_384, 65_536):
         for label, source in (("ascii", english), ("mixed", mixed)):
             chunk = (source * (size // len(source) + 1))[:size]
@@ -160,6 +169,16 @@ def inline() -> None:
     unicode_only = InlineGate(["invisible_characters", "bidi_control"])
     benign = [json.loads(line)["text"] for line in (PROMPTS / "benign.jsonl").read_text(encoding="utf-8").splitlines()]
     print("inline gate (all cheap reasons / unicode only), µs per request:")
+    questions = [
+        json.dumps({"model": "m", "messages": [{"role": "user", "content": t}]}).encode()
+        for t in benign
+        if len(t) < 2000
+    ]
+    for name, g in (("all", gate), ("unicode", unicode_only)):
+        wall, cpu = _timed(lambda g=g: [g.check(b, "application/json") for b in questions])
+        print(
+            f"    typical chat body (corpus, < 2 KB), {name:7s}: {wall / len(questions) * 1e6:7.1f} wall, {cpu / len(questions) * 1e6:7.1f} CPU"
+        )
     for size in (1024, 4096):
         text = (" ".join(t for t in benign if t.isascii()))[: size - 120]
         body = json.dumps({"model": "m", "messages": [{"role": "user", "content": text}]}).encode()
