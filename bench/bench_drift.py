@@ -189,6 +189,7 @@ def timing(rng: np.random.Generator, repeats: int) -> dict[str, float]:
         "wall_min_ms": wall[0],
         "wall_p95_ms": wall[int(0.95 * (len(wall) - 1))],
         "cpu_median_ms": statistics.median(cpu),
+        "cpu_min_ms": min(cpu),
         "load_avg_1m": os.getloadavg()[0],
     }
 
