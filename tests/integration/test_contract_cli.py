@@ -107,8 +107,12 @@ def test_precedence_flag_over_env_over_config_over_default(upstream: ModelServer
     )
     sc = Sidecar(
         ["--config", str(config), "--model", "from-flag"],
-        {"SIDECAR_SAMPLE_RATE": "1", "SIDECAR_MODEL": "from-env", "SIDECAR_RESPONSE_TIMEOUT": "0.5",
-         "SIDECAR_REDACTION_NER": "off"},  # fmt: skip
+        {
+            "SIDECAR_SAMPLE_RATE": "1",
+            "SIDECAR_MODEL": "from-env",
+            "SIDECAR_RESPONSE_TIMEOUT": "0.5",
+            "SIDECAR_REDACTION_NER": "off",
+        },
     ).start()
     try:
         status = sc.status()

@@ -217,17 +217,31 @@ class ModelServer:
             if not body.get("stream"):
                 choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                 return web.json_response(
-                    {"id": "cmpl-1", "object": "chat.completion", "model": body.get("model"),
-                     "choices": [choice], "usage": usage}  # fmt: skip
+                    {
+                        "id": "cmpl-1",
+                        "object": "chat.completion",
+                        "model": body.get("model"),
+                        "choices": [choice],
+                        "usage": usage,
+                    }
                 )
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
             for word in text.split(" "):
-                chunk = {"id": "cmpl-1", "object": "chat.completion.chunk", "model": body.get("model"),
-                         "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}  # fmt: skip
+                chunk = {
+                    "id": "cmpl-1",
+                    "object": "chat.completion.chunk",
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
+                }
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            final = {"id": "cmpl-1", "object": "chat.completion.chunk", "model": body.get("model"),
-                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage}  # fmt: skip
+            final = {
+                "id": "cmpl-1",
+                "object": "chat.completion.chunk",
+                "model": body.get("model"),
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": usage,
+            }
             await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
             await response.write_eof()
             return response
@@ -239,8 +253,12 @@ class ModelServer:
             count = len(inputs) if isinstance(inputs, list) else 1
             data = [{"object": "embedding", "index": i, "embedding": [0.1, -0.2, 0.3]} for i in range(count)]
             return web.json_response(
-                {"object": "list", "model": body.get("model"), "data": data,
-                 "usage": {"prompt_tokens": 5, "total_tokens": 5}}  # fmt: skip
+                {
+                    "object": "list",
+                    "model": body.get("model"),
+                    "data": data,
+                    "usage": {"prompt_tokens": 5, "total_tokens": 5},
+                }
             )
 
         @r.post("/score")
@@ -380,7 +398,9 @@ class Sidecar:
         return resp.text
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """``python -m sidecar ARGS`` to completion (for commands that are expected to exit)."""
     return subprocess.run(
         [sys.executable, "-m", "sidecar", *args],
