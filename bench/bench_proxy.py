@@ -23,7 +23,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,28 +273,54 @@ def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1] if len(values) > 1 else 0.0
 
 
-def measure(name: str, port: int, pid: int | None, args: argparse.Namespace) -> Result:
-    fixed_rate(port, args.rate, 1.0)  # warm the pools and caches
-    latencies, errors = fixed_rate(port, args.rate, args.seconds)
-    cpu_before = cpu_seconds(pid) if pid else 0.0
-    rps, total = wrk(port, args.saturation_seconds, args.connections)
-    cpu = (cpu_seconds(pid) - cpu_before) / total * 1e6 if pid else None
+@dataclass
+class Target:
+    name: str
+    port: int
+    pid: int | None  # the process whose CPU and RSS are reported
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+
+
+def _slice(target: Target, args: argparse.Namespace) -> None:
+    """One round for one target: a fixed-rate slice, then a saturation slice with CPU accounting."""
+    latencies, errors = fixed_rate(target.port, args.rate, args.seconds / args.rounds)
+    target.latencies += latencies
+    target.errors += errors
+    cpu_before = cpu_seconds(target.pid) if target.pid else 0.0
+    rps, total = wrk(target.port, max(1, round(args.saturation_seconds / args.rounds)), args.connections)
+    if target.pid:
+        target.cpu_s += cpu_seconds(target.pid) - cpu_before
+    target.requests += total
+    target.seconds += total / rps if rps else 0.0
+
+
+def _result(t: Target) -> Result:
     return Result(
-        name,
-        rps,
-        quantile(latencies, 0.50) * 1e3,
-        quantile(latencies, 0.99) * 1e3,
-        cpu,
-        rss_mb(pid) if pid else None,
-        errors,
+        t.name,
+        t.requests / t.seconds if t.seconds else 0.0,
+        quantile(t.latencies, 0.50) * 1e3,
+        quantile(t.latencies, 0.99) * 1e3,
+        t.cpu_s / t.requests * 1e6 if t.pid and t.requests else None,
+        rss_mb(t.pid) if t.pid else None,
+        t.errors,
     )
+
+
+def _nginx_worker(master: int) -> int | None:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds at the fixed rate")
-    parser.add_argument("--saturation-seconds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds at the fixed rate, per target")
+    parser.add_argument("--saturation-seconds", type=int, default=6, help="wrk seconds per target")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (spreads machine noise evenly)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-nginx", action="store_true")
     parser.add_argument("--skip-otlp", action="store_true", help="skip the variant exporting spans over OTLP")
@@ -302,84 +328,79 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is required (apt-get install wrk)")
 
-    results: list[Result] = []
     procs: list[subprocess.Popen[bytes]] = []
+    targets: list[Target] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     try:
         model_port = free_port()
-        model = spawn([sys.executable, "-c", MODEL_SERVER, str(model_port)], model_port)
-        procs.append(model)
-        results.append(measure("direct", model_port, None, args))
+        procs.append(spawn([sys.executable, "-c", MODEL_SERVER, str(model_port)], model_port))
+        targets.append(Target("direct", model_port, None))
+        upstream = f"http://127.0.0.1:{model_port}"
+        sidecar_argv = [sys.executable, "-c", SIDECAR, "--upstream", upstream, "--admin-listen", "127.0.0.1:0"]
 
-        sidecar_argv = [sys.executable, "-c", SIDECAR, "--upstream", f"http://127.0.0.1:{model_port}",
-                        "--admin-listen", "127.0.0.1:0", "--quiet-period", "0"]  # fmt: skip
         port = free_port()
-        sidecar = spawn([*sidecar_argv, "--listen", f"127.0.0.1:{port}"], port)
-        procs.append(sidecar)
-        results.append(measure("sidecar (metrics)", port, sidecar.pid, args))
-        stop(sidecar)
-
+        procs.append(spawn([*sidecar_argv, "--listen", f"127.0.0.1:{port}"], port))
+        targets.append(Target("sidecar (metrics)", port, procs[-1].pid))
         if not args.skip_otlp:
             sink_port = free_port()
-            sink = spawn([sys.executable, "-c", OTLP_SINK, str(sink_port)], sink_port)
-            procs.append(sink)
+            procs.append(spawn([sys.executable, "-c", OTLP_SINK, str(sink_port)], sink_port))
             port = free_port()
             otlp_env = {
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
                 "OTEL_TRACES_SAMPLER": "always_on",
             }
-            traced = spawn([*sidecar_argv, "--listen", f"127.0.0.1:{port}"], port, env=otlp_env)
-            procs.append(traced)
-            results.append(measure("sidecar (+OTLP spans)", port, traced.pid, args))
-            stop(traced)
-            stop(sink)
-
+            procs.append(spawn([*sidecar_argv, "--listen", f"127.0.0.1:{port}"], port, env=otlp_env))
+            targets.append(Target("sidecar (+OTLP spans)", port, procs[-1].pid))
         port = free_port()
-        bare = spawn([sys.executable, "-c", BARE_PROXY, str(port), f"http://127.0.0.1:{model_port}"], port)
-        procs.append(bare)
-        results.append(measure("bare aiohttp proxy", port, bare.pid, args))
-        stop(bare)
-
+        procs.append(spawn([sys.executable, "-c", BARE_PROXY, str(port), upstream], port))
+        targets.append(Target("bare aiohttp proxy", port, procs[-1].pid))
         if not args.skip_nginx and shutil.which("nginx"):
             port = free_port()
             conf = tmp / "nginx.conf"
             conf.write_text(NGINX_CONF.format(tmp=tmp, upstream=model_port, port=port))
-            nginx = spawn(["nginx", "-c", str(conf), "-p", str(tmp)], port)
-            procs.append(nginx)
+            procs.append(spawn(["nginx", "-c", str(conf), "-p", str(tmp)], port))
             time.sleep(0.3)
-            workers = [
-                int(p)
-                for p in subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()
-            ]
-            results.append(measure("nginx", port, workers[0] if workers else None, args))
-            stop(nginx)
+            targets.append(Target("nginx", port, _nginx_worker(procs[-1].pid)))
+
+        for target in targets:
+            fixed_rate(target.port, args.rate, 1.0)  # warm pools and caches
+        for _ in range(args.rounds):
+            for target in targets:
+                _slice(target, args)
+        results = [_result(t) for t in targets]  # RSS is read while the processes live
     finally:
-        for proc in procs:
+        for proc in reversed(procs):
             stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
+    _report(results, args)
 
+
+def _report(results: list[Result], args: argparse.Namespace) -> None:
     direct = results[0]
-    bare_r = next((r for r in results if r.name.startswith("bare")), None)
     print(
-        f"\nfixed rate {args.rate:g} req/s for {args.seconds:g}s (open loop); saturation: wrk -c{args.connections} {args.saturation_seconds:g}s; {os.cpu_count()} CPUs"
+        f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; fixed rate {args.rate:g} req/s open loop "
+        f"({args.seconds:g}s per target), saturation wrk -c{args.connections} ({args.saturation_seconds}s per target), "
+        f"interleaved over {args.rounds} rounds"
     )
     print(
-        f"{'target':<26}{'sat req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'CPU us/req':>12}{'RSS MB':>8}{'err':>5}"
+        f"{'target':<24}{'sat req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}"
+        f"{'CPU us/req':>11}{'RSS MB':>8}{'err':>5}"
     )
     for r in results:
         cpu = f"{r.cpu_us_per_req:.0f}" if r.cpu_us_per_req is not None else "-"
         rss = f"{r.rss_mb:.0f}" if r.rss_mb is not None else "-"
         print(
-            f"{r.name:<26}{r.rps:>11.0f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}{r.p50_ms - direct.p50_ms:>9.3f}"
-            f"{r.p99_ms - direct.p99_ms:>9.3f}{cpu:>12}{rss:>8}{r.errors:>5}"
+            f"{r.name:<24}{r.rps:>10.0f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}{r.p50_ms - direct.p50_ms:>9.3f}"
+            f"{r.p99_ms - direct.p99_ms:>9.3f}{cpu:>11}{rss:>8}{r.errors:>5}"
         )
-    side = results[1]
-    if bare_r and bare_r.cpu_us_per_req and side.cpu_us_per_req:
-        print(
-            f"\nsidecar / bare: CPU per request {side.cpu_us_per_req / bare_r.cpu_us_per_req:.2f}x (goal <= 1.2), "
-            f"saturation {side.rps / bare_r.rps:.2f}x (goal >= 0.85); added p50 {side.p50_ms - direct.p50_ms:.3f} ms "
-            f"(goal <= 0.3), added p99 {side.p99_ms - direct.p99_ms:.3f} ms (goal <= 0.8); RSS {side.rss_mb:.0f} MB (goal <= 80)"
-        )
+    bare = next((r for r in results if r.name.startswith("bare")), None)
+    for side in (r for r in results if r.name.startswith("sidecar")):
+        if bare and bare.cpu_us_per_req and side.cpu_us_per_req and side.rss_mb is not None:
+            print(
+                f"{side.name} / bare: CPU per request {side.cpu_us_per_req / bare.cpu_us_per_req:.2f}x (goal <= 1.2), "
+                f"saturation {side.rps / bare.rps:.2f}x (goal >= 0.85); added p50 {side.p50_ms - direct.p50_ms:.3f} ms "
+                f"(goal <= 0.3), p99 {side.p99_ms - direct.p99_ms:.3f} ms (goal <= 0.8); RSS {side.rss_mb:.0f} MB (goal <= 80)"
+            )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,24 @@ def error_body(error: str, detail: str) -> bytes:
     return json.dumps({"error": error, "detail": detail}).encode()
 
 
+class _Deadline:
+    """Cancels the handler when the upstream's response headers are late.
+
+    What ``asyncio.timeout`` does, with one timer handle and no context manager: this runs once
+    per request.  ``expired`` tells a timeout from a client that went away.
+    """
+
+    __slots__ = ("_task", "expired")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self._task = task
+        self.expired = False
+
+    def __call__(self) -> None:
+        self.expired = True
+        self._task.cancel()
+
+
 class _Tee:
     """Keeps references to the first ``cap`` bytes of a stream (copied once, at the end)."""
 
@@ -205,13 +223,23 @@ class ProxyHandler:
             up_start = time.perf_counter()
             session = self._upstream.session
             assert session is not None
+            task = asyncio.current_task()
+            assert task is not None
+            deadline = _Deadline(task)
+            timer = asyncio.get_running_loop().call_later(self._response_timeout, deadline)
             try:
-                async with asyncio.timeout(self._response_timeout):
-                    up = await session.request(
-                        method, self._upstream.url(raw_target), headers=up_headers, data=data, allow_redirects=False
-                    )
+                up = await session.request(
+                    method, self._upstream.url(raw_target), headers=up_headers, data=data, allow_redirects=False
+                )
             except asyncio.CancelledError:
-                raise
+                if not deadline.expired:
+                    raise  # the client went away
+                task.uncancel()
+                failure = map_error(TimeoutError(), self._response_timeout)
+                assert failure is not None
+                upstream_s = time.perf_counter() - up_start
+                status, error_type = failure.status, failure.error_type
+                return self._json_error(failure.status, failure.error_type, failure.detail, rid)
             except Exception as exc:
                 failure = map_error(exc, self._response_timeout)
                 if failure is None:
@@ -219,6 +247,8 @@ class ProxyHandler:
                 upstream_s = time.perf_counter() - up_start
                 status, error_type = failure.status, failure.error_type
                 return self._json_error(failure.status, failure.error_type, failure.detail, rid)
+            finally:
+                timer.cancel()
 
             status = up.status
             try:
