@@ -9,6 +9,7 @@ read from ``now_fn``), so the tracker is deterministic.  Memory is at most ``max
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import time as _time
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from .reasons import Reason, ordered
 
 _MAX_NAME_SETS = 64  # distinct feature-name tuples whose running scales are kept
 _MEDIAN_EVERY = 256  # observations between recomputations of the population's median rate
+_MEDIAN_SAMPLE = 1000
 _MIN_RATE = 0.05  # req/s: below this a population median says nothing about bursts
 
 
@@ -52,13 +54,20 @@ class _Scale:
         self.var = np.zeros(d)
 
     def update(self, v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Fold in one input; returns the current per-feature scale (1 where none is known yet)."""
         self.n += 1
         w = 1.0 / min(self.n, 10_000)
         ok = np.isfinite(v)
-        delta = np.where(ok, v - self.mean, 0.0)
-        self.mean = self.mean + w * delta
-        self.var = np.where(ok, (1 - w) * (self.var + w * delta * delta), self.var)
-        return np.sqrt(self.var)
+        if ok.all():
+            delta = v - self.mean
+            self.mean = self.mean + w * delta
+            self.var = (1 - w) * (self.var + w * delta * delta)
+        else:
+            delta = np.where(ok, v - self.mean, 0.0)
+            self.mean = self.mean + w * delta
+            self.var = np.where(ok, (1 - w) * (self.var + w * delta * delta), self.var)
+        sd = np.sqrt(self.var)
+        return np.where(sd > 0, sd, 1.0)
 
 
 class ClientTracker:
@@ -151,17 +160,14 @@ class ClientTracker:
         return rate >= self._burst_ratio * max(own, self._median, _MIN_RATE)
 
     def _median_rate(self, t: float) -> float:
-        rates = [
-            c.slow * math.exp(-max(t - c.t, 0.0) / self._ts) / self._ts
-            for c in self._clients.values()
-            if t - c.t < self._ts
-        ]
+        # The most recently seen clients (the LRU's tail) are the active ones; 1000 give a stable median.
+        recent = itertools.islice(reversed(self._clients.values()), _MEDIAN_SAMPLE)
+        rates = [c.slow * math.exp(-max(t - c.t, 0.0) / self._ts) / self._ts for c in recent if t - c.t < self._ts]
         return float(np.median(rates)) if rates else 0.0
 
     def _inspect(self, client: _Client, v: npt.NDArray[np.float64], names: tuple[str, ...]) -> set[str]:
         v, names = v[: self._max_dims], names[: self._max_dims]
-        scale = self._scale(names).update(v)
-        scale = np.where(scale > 0, scale, 1.0)
+        inv_scale = 1.0 / self._scale(names).update(v)
         # Raw values are kept (retries compare equal exactly); distances use today's scales.
         x = np.where(np.isfinite(v), v, 0.0).astype(np.float32)
         found: set[str] = set()
@@ -173,9 +179,10 @@ class ClientTracker:
         if client.ring is None:
             client.ring = np.zeros((self._ring, len(names)), dtype=np.float32)
         if client.ring_n:
-            dist = np.sqrt(np.mean(((client.ring[: client.ring_n] - x) / scale) ** 2, axis=1))
+            diff = (client.ring[: client.ring_n] - x) * inv_scale
+            dist2 = np.einsum("ij,ij->i", diff, diff) / len(names)  # mean squared scaled distance
             # Exact repeats are retries, not probing: only count distinct but very close inputs.
-            if int(((dist > 1e-6) & (dist < self._near)).sum()) >= self._near_min:
+            if int(((dist2 > 1e-12) & (dist2 < self._near * self._near)).sum()) >= self._near_min:
                 found.add(Reason.NEAR_DUPLICATE_PROBING)
         client.ring[client.ring_pos] = x
         client.ring_pos = (client.ring_pos + 1) % self._ring
