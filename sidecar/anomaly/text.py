@@ -21,7 +21,9 @@ MAX_SCAN_CHARS = 262_144  # a prompt's head beyond this is not pattern-scanned (
 EXTREME_CHARS = 100_000  # longer prompts are flagged: far beyond ordinary chat, a context-stuffing tell
 _REPETITION_MIN = 256  # shorter texts compress too poorly for the ratio to mean anything
 _REPETITION_RATIO = 0.08  # natural text compresses to 0.3-0.6 and templated JSON to ~0.15
-_MAX_HITS = 16  # candidate characters examined per text (the verdict needs only one)
+_MAX_HITS = (
+    128  # candidate characters examined per text: bounds the work, yet honest emoji or "kΩ" cannot hide a later trick
+)
 
 _SUSPECT = re.compile(f"[{_n.INVISIBLE_CLASS}]")
 _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
@@ -37,7 +39,7 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{80,}={0,2}")
 _HEX = re.compile(
     r"(?<![0-9a-fA-F])[0-9a-fA-F]{160,}(?![0-9a-fA-F])|(?:\\x[0-9a-fA-F]{2}){40,}|(?:%[0-9a-fA-F]{2}){40,}"
 )
-_BLOB_MIN = 80  # the shortest blob either pattern below accepts
+_BLOB_MIN = 80  # the shortest blob either pattern above accepts
 _SHINGLE = 8  # words in a shingle: eight words in a row shared with the system prompt is no coincidence
 _MAX_SHINGLES = 20_000
 _MAX_SYSTEM_PROMPTS = 16
