@@ -180,13 +180,17 @@ class PatternSet:
         """
         if self.reasons <= skip:
             return set()
-        present = self.present_keywords(view)
-        words = WordIndex(view) if (len(view) >= ANCHOR_MIN if anchored is None else anchored) else None
+        # Phrases may be broken across lines; only line-start patterns care where lines begin.
+        flat = view.replace("\n", " ") if "\n" in view else view
+        present = self.present_keywords(flat)
+        words = WordIndex(flat) if (len(view) >= ANCHOR_MIN if anchored is None else anchored) else None
         found: set[str] = set()
         # Only branches one of whose first-group keywords occurs are candidates: most texts wake few.
         for i in sorted({i for k in present for i in self._by_keyword.get(k, ())}):
             reason, branch = self._all[i]
-            if reason not in found and reason not in skip and branch.search(view, present, words):
+            if reason in found or reason in skip:
+                continue
+            if branch.search(view, present) if branch.line_start else branch.search(flat, present, words):
                 found.add(reason)
         return found
 
