@@ -1,34 +1,31 @@
 """The hot path: forward one request to the upstream and stream the answer back (proxy layer).
 
-The handler awaits only the client and the upstream.  Telemetry is two spans and a few
-pre-built attribute mappings; capture is a reference-keeping tee plus one ``put_nowait`` at
-the end.  Failures before upstream response headers become a JSON 502/504; after them the
+The handler awaits only the client and the upstream.  Telemetry is a few additions to
+pre-aggregated histograms, plus two spans when a span exporter exists; capture is a
+reference-keeping tee (``tee``) plus one ``put_nowait`` at the end.  Failures before upstream response headers become a JSON 502/504; after them the
 client connection is aborted, so a client never sees an invented status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDictProxy
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ..config import ProxySettings
-from ..models import Exchange
 from ..telemetry import attributes as A
 from ..telemetry.setup import Telemetry
 from .headers import REQUEST_ID, Pairs, drop_set, forward_pairs, new_request_id, valid_request_id
 from .hooks import CaptureSink
 from .routes import OTHER, classify
+from .tee import Tee, build_exchange, teed
 from .upstream import Upstream, map_error
 from .websocket import tunnel_websocket
 
@@ -39,7 +36,6 @@ _DROP_UPSTREAM = drop_set("expect", REQUEST_ID)  # Expect is answered here; the 
 _DROP_UPSTREAM_TRACED = drop_set("expect", REQUEST_ID, "traceparent", "tracestate")
 _DROP_DOWNSTREAM = drop_set(REQUEST_ID)
 _NONE: list[str] = []  # shared default for getall(); never mutated
-_KEY_HEADERS = ("authorization", "x-api-key")
 
 
 def error_body(error: str, detail: str) -> bytes:
@@ -64,38 +60,6 @@ class _Deadline:
         self._task.cancel()
 
 
-class _Tee:
-    """Keeps references to the first ``cap`` bytes of a stream (copied once, at the end)."""
-
-    __slots__ = ("cap", "chunks", "size", "truncated")
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.truncated = False
-
-    def add(self, chunk: bytes) -> None:
-        room = self.cap - self.size
-        if room <= 0:
-            self.truncated = self.truncated or bool(chunk)
-            return
-        if len(chunk) > room:
-            chunk = chunk[:room]
-            self.truncated = True
-        self.chunks.append(chunk)
-        self.size += len(chunk)
-
-    def value(self) -> bytes:
-        return b"".join(self.chunks)
-
-
-async def _teed(reader: aiohttp.StreamReader, tee: _Tee) -> AsyncIterator[bytes]:
-    async for chunk in reader.iter_any():
-        tee.add(chunk)
-        yield chunk
-
-
 def _inject(headers: Pairs, ctx: trace.SpanContext) -> None:
     """Append the W3C trace context of ``ctx`` (the client's was dropped from ``headers``).
 
@@ -113,15 +77,6 @@ def _abort(request: web.BaseRequest) -> web.Response:
     if transport is not None:
         transport.abort()
     return web.Response(status=500)
-
-
-def client_key(headers: CIMultiDictProxy[str], remote: str | None) -> str:
-    """A short hash of the caller's API key header, or of its address: never the raw value."""
-    for name in _KEY_HEADERS:
-        value = headers.get(name)
-        if value:
-            return hashlib.sha256(value.encode()).hexdigest()[:16]
-    return hashlib.sha256((remote or "").encode()).hexdigest()[:16] if remote else ""
 
 
 class ProxyHandler:
@@ -205,13 +160,13 @@ class ProxyHandler:
                             status, error_type = verdict[0], "rejected"
                             return self._json_error(verdict[0], "rejected", verdict[1], rid)
                     if tee_on:
-                        req_tee = _Tee(sink.body_cap)
+                        req_tee = Tee(sink.body_cap)
                         req_tee.add(data)
                     if len(data) > _SMALL_BODY:
                         data = io.BytesIO(data)  # sent in chunks; aiohttp warns about big bytes bodies
                 elif tee_on:
-                    req_tee = _Tee(sink.body_cap)
-                    data = _teed(request.content, req_tee)
+                    req_tee = Tee(sink.body_cap)
+                    data = teed(request.content, req_tee)
                 else:
                     data = request.content
             elif sink.gates:
@@ -256,7 +211,7 @@ class ProxyHandler:
                 resp_headers.append((REQUEST_ID, rid))
                 response: web.StreamResponse
                 if tee_on:
-                    resp_tee = _Tee(sink.body_cap)
+                    resp_tee = Tee(sink.body_cap)
                 length = up.content_length
                 if length is not None and length <= _SMALL_BODY:
                     body = await up.read()
@@ -301,12 +256,12 @@ class ProxyHandler:
                 duration = time.perf_counter() - start
                 self._finish(method, route, status, error_type, duration, upstream_s, server_span, client_span)
                 if tee_on and sink.keep(picked, status, duration):
+                    timing = (duration, upstream_s, ttfb)
                     sink.submit(
-                        self._exchange(
-                            request, rid, method, raw_target, route, status, resp_headers,
-                            req_tee, resp_tee, duration, upstream_s, ttfb, server_span,
+                        build_exchange(
+                            request, rid, route, status, resp_headers, req_tee, resp_tee, timing, server_span
                         )
-                    )  # fmt: skip
+                    )
 
     # ---------------------------------------------------------------- telemetry
 
@@ -353,47 +308,6 @@ class ProxyHandler:
             server_span.end()
         inst.request_finished(method)
         inst.record_request(method, route, status, error_type, duration, upstream_s)
-
-    # ---------------------------------------------------------------- capture
-
-    def _exchange(
-        self,
-        request: web.BaseRequest,
-        rid: str,
-        method: str,
-        raw_target: str,
-        route: str,
-        status: int,
-        resp_headers: Pairs | None,
-        req_tee: _Tee | None,
-        resp_tee: _Tee | None,
-        duration: float,
-        upstream_s: float,
-        ttfb: float | None,
-        server_span: trace.Span | None,
-    ) -> Exchange:
-        ctx = server_span.get_span_context() if server_span is not None else trace.INVALID_SPAN_CONTEXT
-        sampled = ctx.is_valid and ctx.trace_flags.sampled
-        return Exchange(
-            request_id=rid,
-            time=time.time() - duration,
-            method=method,
-            target=raw_target,
-            route=route,
-            request_headers=tuple((k.lower(), v) for k, v in request.headers.items()),
-            request_body=req_tee.value() if req_tee else b"",
-            request_truncated=req_tee.truncated if req_tee else False,
-            status=status,
-            response_headers=tuple((k.lower(), v) for k, v in resp_headers) if resp_headers else (),
-            response_body=resp_tee.value() if resp_tee else b"",
-            response_truncated=resp_tee.truncated if resp_tee else False,
-            duration_s=duration,
-            upstream_duration_s=upstream_s,
-            ttfb_s=ttfb,
-            client_key=client_key(request.headers, request.remote),
-            trace_id=format(ctx.trace_id, "032x") if sampled else None,
-            span_id=format(ctx.span_id, "016x") if sampled else None,
-        )
 
     @staticmethod
     def _json_error(status: int, error: str, detail: str, rid: str) -> web.Response:
