@@ -146,8 +146,9 @@ class ModelServer:
         return self
 
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
 
     def last(self, path_part: str) -> SeenRequest:
         for seen in reversed(self.seen):
@@ -170,7 +171,8 @@ class ModelServer:
 
         async def record(request: web.Request) -> bytes:
             body = await request.read()
-            self.seen.append(SeenRequest(request.method, request.raw_path, dict(request.headers), body))
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.seen.append(SeenRequest(request.method, request.raw_path, headers, body))
             return body
 
         def as_json(body: bytes) -> Any:
@@ -282,12 +284,31 @@ class ModelServer:
             await asyncio.sleep(float(request.match_info["seconds"]))
             return web.json_response({"slept": True})
 
+        @r.get("/stall-body")
+        async def stall_body(request: web.Request) -> web.StreamResponse:
+            """Headers and a first chunk, then silence (the proxy's idle read timeout must end it)."""
+            await record(request)
+            response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+            await response.prepare(request)
+            await response.write(b"first-chunk;")
+            await asyncio.sleep(30)
+            await response.write_eof()
+            return response
+
+        @r.route("*", "/status/{code}")
+        async def status(request: web.Request) -> web.Response:
+            await record(request)
+            code = int(request.match_info["code"])
+            return web.json_response({"status": code, "from": "model"}, status=code)
+
         @r.get("/binary")
         async def binary(_request: web.Request) -> web.Response:
             return web.Response(body=bytes(range(256)) * 64, content_type="application/octet-stream")
 
         app.router.add_routes(r)
-        self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, auto_decompress=False, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
