@@ -24,6 +24,7 @@ from aiohttp import web
 from . import __version__
 from .admin.server import CleanupCtx, Readiness, StatusProvider, build_admin_app
 from .config import Settings, add_flags, load_settings, parse_host_port, require_upstream
+from .errors import SidecarError
 from .proxy.hooks import CaptureSink, NullSink
 from .proxy.server import ProxyServer
 from .telemetry import Telemetry, build_telemetry
@@ -93,7 +94,12 @@ class Sidecar:
             await self._admin_runner.setup()
             host, port = parse_host_port(self.settings.admin.listen)
             site = web.TCPSite(self._admin_runner, host, port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                await self._admin_runner.cleanup()
+                await self.proxy.stop()
+                raise SidecarError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
             self.admin_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.readiness.started = True
 

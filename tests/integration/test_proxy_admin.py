@@ -7,11 +7,14 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from sidecar.admin import json_error, require_mutation_allowed
-from sidecar.app import Wiring
-from tests.fixtures.servers import ModelServer, StartSidecar, free_port
+from sidecar.app import Sidecar, Wiring
+from sidecar.errors import SidecarError
+from sidecar.telemetry import build_telemetry
+from tests.fixtures.servers import ModelServer, StartSidecar, free_port, sidecar_settings
 
 
 async def _get(url: str, **kw: Any) -> tuple[int, Any]:
@@ -99,3 +102,12 @@ async def test_json_error_shape() -> None:
     resp = json_error(409, "ambiguous_model", "models: a, b")
     assert resp.status == 409 and resp.content_type == "application/json"
     assert resp.body == b'{"error": "ambiguous_model", "detail": "models: a, b"}'
+
+
+async def test_admin_port_in_use_is_a_clear_error(model_server: ModelServer, start_sidecar: StartSidecar) -> None:
+    running = await start_sidecar(model_server.url)
+    settings = sidecar_settings(model_server.url, admin__listen=f"127.0.0.1:{running.app.admin_port}")
+    other = Sidecar(settings, telemetry=build_telemetry({}), wiring=Wiring())
+    with pytest.raises(SidecarError, match=f"cannot listen on 127.0.0.1:{running.app.admin_port}"):
+        await other.start()
+    assert other.proxy.upstream.session is None  # the proxy side was closed again
