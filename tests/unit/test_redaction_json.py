@@ -230,3 +230,21 @@ def test_fuzz_redact_json_never_raises_and_stays_bounded(redactor: Redactor, val
     assert _nodes(out) <= _nodes(value)
     size_in = len(json.dumps(value, ensure_ascii=False))
     assert len(json.dumps(out, ensure_ascii=False)) <= 8 * size_in + 64
+
+
+def test_cache_holds_a_bounded_amount_of_text() -> None:
+    from sidecar.redaction import redactor as module
+
+    fresh = Redactor(RedactionSettings(ner="off"))
+    text = "plain words without any identifiers at all " * 1000  # ~43 KB, cached (below the per-string cap)
+    for i in range(200):
+        fresh.redact_text(f"{i} {text}", "content")
+    assert fresh._cached_chars <= module.CACHE_TOTAL_CHARS
+    assert fresh._cached_chars == sum(len(v[0]) for v in fresh._cache.values())
+
+
+def test_contextual_result_is_reused_for_context_free_lookups() -> None:
+    fresh = Redactor(RedactionSettings(ner="off"))
+    text = "call me on 4155550137 tomorrow"
+    with_context = fresh.redact_text(text, "phone")
+    assert fresh.analyze(text) == with_context[1]  # reuses the (more redacting) contextual result
