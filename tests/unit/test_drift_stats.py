@@ -139,3 +139,17 @@ def test_hotelling_detects_a_mean_shift_and_ignores_degenerate_directions() -> N
     # Mahalanobis of a 0.2 shift on a feature correlated 0.5 with an unshifted one: 0.2/sqrt(0.75)
     assert d_moved == pytest.approx(0.2 / math.sqrt(0.75), abs=0.06)
     assert math.isnan(stats.hotelling(np.zeros(2), np.zeros((2, 2)), 100, np.ones(2), 100)[1])
+
+
+def test_hotelling_handles_collinear_and_badly_scaled_features() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(5000, 2))
+    ref = np.column_stack([base[:, 0], base[:, 1], base[:, 0] + base[:, 1], 1000 + 0.001 * rng.normal(size=5000)])
+    cur = ref[:1000]
+    cov = np.cov(ref, rowvar=False)
+    t2, p, _d, rank = stats.hotelling(ref.mean(0), cov, 5000, cur.mean(0), 1000)
+    assert rank == 3  # the exact linear combination is dropped, the tiny-scale feature kept
+    assert math.isfinite(t2) and 0.0 <= p <= 1.0
+    moved = cur + np.array([0.0, 0.0, 0.0, 0.0005])  # half a σ on the 1000 ± 0.001 feature
+    _t2, p_moved, d_moved, _rank = stats.hotelling(ref.mean(0), cov, 5000, moved.mean(0), 1000)
+    assert p_moved < 1e-6 and d_moved == pytest.approx(0.5, abs=0.1)
