@@ -33,5 +33,7 @@ if __name__ == "__main__":
     text = path.read_text(encoding="utf-8")
     new = updated(text)
     if "--check" in sys.argv:
-        sys.exit(0 if new == text else "README.md configuration reference is stale: run scripts/gen_config_reference.py")
+        sys.exit(
+            0 if new == text else "README.md configuration reference is stale: run scripts/gen_config_reference.py"
+        )
     path.write_text(new, encoding="utf-8")

@@ -116,7 +116,9 @@ class DriftEvaluator:
 
     def _compute(self, reference: Profile, current: Profile, window_s: float) -> tuple[DriftResult, Sequence[Any]]:
         result = evaluate(reference, current, self._settings.drift, window_seconds=window_s)
-        violations = data_quality.check(reference, current, min_samples=self._settings.drift.min_samples) if reference.n else []
+        violations = (
+            data_quality.check(reference, current, min_samples=self._settings.drift.min_samples) if reference.n else []
+        )
         return result, violations
 
     async def tick(self) -> None:

@@ -75,7 +75,10 @@ class TelemetryMetrics:
     def anomaly_event(self, trace_id: str | None, span_id: str | None, score: float, reasons: Sequence[str]) -> None:
         if trace_id and span_id:
             self._telemetry.record_event(
-                trace_id, span_id, "sidecar.anomaly", {"sidecar.anomaly.score": score, "sidecar.anomaly.reasons": ",".join(reasons)}
+                trace_id,
+                span_id,
+                "sidecar.anomaly",
+                {"sidecar.anomaly.score": score, "sidecar.anomaly.reasons": ",".join(reasons)},
             )
 
     def drift(self, model: str, result: DriftResult) -> None:
@@ -97,7 +100,12 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
     service = CaptureService(settings, consumer, metrics)
     alerts = AlertSink(settings.alerts)
     evaluator = DriftEvaluator(
-        settings, store, metrics=metrics, send_alert=alerts.submit, labels=labels, generation=lambda: consumer.counts.processed
+        settings,
+        store,
+        metrics=metrics,
+        send_alert=alerts.submit,
+        labels=labels,
+        generation=lambda: consumer.counts.processed,
     )
     telemetry.instruments.observe_queue_size(lambda: len(service.queue))
 
@@ -125,7 +133,9 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
             asyncio.create_task(evaluator.run(), name="sidecar-drift-evaluator"),
             asyncio.create_task(_poll_store_errors(telemetry, store), name="sidecar-store-errors"),
         ]
-        _log.info("capture ready: %d worker process(es), redaction %s", service.pool.processes, service.pool.redaction_status)
+        _log.info(
+            "capture ready: %d worker process(es), redaction %s", service.pool.processes, service.pool.redaction_status
+        )
         try:
             yield
         finally:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -64,7 +65,9 @@ class MonitoringRoutes:
         ]
 
     @staticmethod
-    def _wrap(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _wrap(
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
                 return await handler(request)
@@ -80,10 +83,8 @@ class MonitoringRoutes:
 
     async def known_models(self) -> list[str]:
         models = dict.fromkeys(self._consumer.models())
-        try:
+        with contextlib.suppress(StoreError):
             models.update(dict.fromkeys(await self._store.models()))
-        except StoreError:
-            pass
         return list(models)
 
     async def model(self, request: web.Request, *, must_exist: bool = True) -> str | None:
@@ -154,7 +155,13 @@ class MonitoringRoutes:
         if self._on_reference is not None:
             self._on_reference(model)
         return web.json_response(
-            {"model": model, "source": source, "n": profile.n, "version": profile.version, "features": len(profile.kinds)}
+            {
+                "model": model,
+                "source": source,
+                "n": profile.n,
+                "version": profile.version,
+                "features": len(profile.kinds),
+            }
         )
 
     async def distributions(self, request: web.Request) -> web.Response:

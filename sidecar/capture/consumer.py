@@ -43,7 +43,9 @@ class CaptureMetrics(Protocol):
     def anomalies(self, model: str, reasons: Iterable[str]) -> None: ...
     def quality(self, model: str, feature: str, kind: str, n: int = 1) -> None: ...
     def llm(self, usage: LlmUsage, duration_s: float) -> None: ...
-    def anomaly_event(self, trace_id: str | None, span_id: str | None, score: float, reasons: Sequence[str]) -> None: ...
+    def anomaly_event(
+        self, trace_id: str | None, span_id: str | None, score: float, reasons: Sequence[str]
+    ) -> None: ...
 
 
 class _Reference(Protocol):
@@ -194,7 +196,9 @@ class CaptureConsumer:
         renamed = replace(result, model=model, records=tuple(records))
         return predictions_from(renamed, segment_feature=self._settings.labels.segment_feature)
 
-    async def _score(self, model: str, view: ModelView, result: CaptureResult, records: Sequence[FeatureRecord]) -> None:
+    async def _score(
+        self, model: str, view: ModelView, result: CaptureResult, records: Sequence[FeatureRecord]
+    ) -> None:
         scorer = await self._scorer(model, view)
         for index, record in enumerate(records or (None,)):
             reasons: dict[str, None] = dict.fromkeys(result.text_reasons) if index == 0 else {}

@@ -60,7 +60,9 @@ class Pipeline:
         model = decoded.model or self._settings.model or "default"
         counts: Counter[str] = Counter()
         request = self._redact_payload(decoded.request_json, exchange.request_body, exchange.request_headers, counts)
-        response = self._redact_payload(decoded.response_json, exchange.response_body, exchange.response_headers, counts)
+        response = self._redact_payload(
+            decoded.response_json, exchange.response_body, exchange.response_headers, counts
+        )
         records = features.extract(
             decoded,
             model=model,
@@ -145,11 +147,12 @@ class Pipeline:
                     if isinstance(value, str) and value:
                         pii = self._redactor.analyze(value)
                         reasons.update(
-                            dict.fromkeys(text_checks.scan_response(value, system_prompts=system_prompts, pii_counts=pii))
+                            dict.fromkeys(
+                                text_checks.scan_response(value, system_prompts=system_prompts, pii_counts=pii)
+                            )
                         )
         return tuple(reasons)
 
 
 def _is_compressed(headers: tuple[tuple[str, str], ...]) -> bool:
     return any(name == "content-encoding" and value.strip().lower() not in {"", "identity"} for name, value in headers)
-

@@ -7,7 +7,6 @@ import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-
 from typing import TYPE_CHECKING
 
 from ..config import Settings
@@ -91,7 +90,9 @@ class WorkerPool:
             raise RuntimeError("worker pool not started")
         loop = asyncio.get_running_loop()
         try:
-            statuses = await asyncio.gather(*(loop.run_in_executor(executor, _worker_status) for _ in range(self._processes)))
+            statuses = await asyncio.gather(
+                *(loop.run_in_executor(executor, _worker_status) for _ in range(self._processes))
+            )
         except BrokenProcessPool:
             self._restart(executor)
             return
@@ -130,4 +131,6 @@ class WorkerPool:
     async def close(self) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(None, lambda: executor.shutdown(wait=True, cancel_futures=True))
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: executor.shutdown(wait=True, cancel_futures=True)
+            )

@@ -42,7 +42,9 @@ class CaptureQueue:
             now = time.monotonic()
             if now - self._last_log >= _LOG_INTERVAL_S:
                 self._last_log = now
-                _log.warning("capture queue full (%d): dropping samples (%d dropped so far)", self._maxsize, self.dropped)
+                _log.warning(
+                    "capture queue full (%d): dropping samples (%d dropped so far)", self._maxsize, self.dropped
+                )
             return False
         self._items.append(exchange)
         if not self._ready.is_set():
@@ -54,7 +56,7 @@ class CaptureQueue:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        batch = []
+        batch: list[Exchange] = []
         items = self._items
         while items and len(batch) < max_items:
             batch.append(items.popleft())

@@ -47,9 +47,7 @@ class Sampler:
 
     def keep(self, picked: bool, status: int, duration_s: float) -> bool:
         if not (
-            picked
-            or (self._errors and (status >= 500 or status == 0))
-            or (self._slow > 0 and duration_s >= self._slow)
+            picked or (self._errors and (status >= 500 or status == 0)) or (self._slow > 0 and duration_s >= self._slow)
         ):
             return False
         now = time.monotonic()

@@ -24,7 +24,9 @@ _BATCH = 32  # exchanges per worker round trip: amortises pickling/IPC without h
 class CaptureSink:
     """Implements the proxy's ``CaptureSink`` protocol.  Every method is O(1) and never blocks."""
 
-    def __init__(self, settings: Settings, queue: CaptureQueue, metrics: CaptureMetrics, consumer: CaptureConsumer) -> None:
+    def __init__(
+        self, settings: Settings, queue: CaptureQueue, metrics: CaptureMetrics, consumer: CaptureConsumer
+    ) -> None:
         self._sampler = Sampler(settings.capture)
         self._queue = queue
         self._metrics = metrics
@@ -111,12 +113,6 @@ class CaptureService:
             self.consumer.counts.processed += len(batch)
         finally:
             self._inflight.release()
-
-    async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until the queue is empty and no batch is in flight (tests, shutdown)."""
-        async with asyncio.timeout(timeout):
-            while len(self.queue) or self._tasks:
-                await asyncio.sleep(0.01)
 
     def status(self) -> dict[str, Any]:
         counts = self.consumer.counts

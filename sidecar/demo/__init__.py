@@ -34,12 +34,16 @@ CHAT_MODEL = "toy-chat"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: until Ctrl-C)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds of normal traffic before the reference is frozen")
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="seconds of normal traffic before the reference is frozen"
+    )
     parser.add_argument("--rate", type=float, default=60.0, help="requests per second sent by the generator")
     parser.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
     parser.add_argument("--otlp", nargs="?", const="http://127.0.0.1:4318", default=None, metavar="URL",
                         help="also export telemetry over OTLP/HTTP (default URL http://127.0.0.1:4318)")  # fmt: skip
-    parser.add_argument("--html", default="sidecar-demo-report.html", metavar="FILE", help="HTML report written at the end")
+    parser.add_argument(
+        "--html", default="sidecar-demo-report.html", metavar="FILE", help="HTML report written at the end"
+    )
     parser.add_argument("--listen", default="127.0.0.1:15080", help="proxy listener (falls back to a free port)")
     parser.add_argument("--admin-listen", default="127.0.0.1:15090", help="admin listener (falls back to a free port)")
 
@@ -52,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", args.otlp)
         os.environ.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     else:
-        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        for name in (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        ):
             os.environ.pop(name, None)
     os.environ.setdefault("OTEL_SERVICE_NAME", "model-sidecar-demo")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -178,8 +186,8 @@ async def _phases(
     state["events"].append(state["phase"])
 
 
-async def _wait_processed(session: aiohttp.ClientSession, admin_url: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_processed(session: aiohttp.ClientSession, admin_url: str, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         status = await _get(session, f"{admin_url}/v1/status")
         capture = (status or {}).get("capture", {}) if isinstance(status, dict) else {}
@@ -286,7 +294,9 @@ def _summary(console: Console, snapshot: dict[str, Any], generator: TrafficGener
     console.print(f"  shifted on purpose: {', '.join(SHIFTED_FEATURES)}")
     console.print(f"  drift detected on input features: {', '.join(drifted_inputs) or 'none'}")
     console.print(f"  prediction (output) drift: {', '.join(drifted_outputs) or 'none'}")
-    console.print(f"  anomalies flagged: {len(snapshot['anomalies'])} ({', '.join(f'{r}={n}' for r, n in reasons.most_common()) or 'none'})")
+    console.print(
+        f"  anomalies flagged: {len(snapshot['anomalies'])} ({', '.join(f'{r}={n}' for r, n in reasons.most_common()) or 'none'})"
+    )
     overhead = f"p50 {_ms(snapshot['overhead_p50'])}, p99 {_ms(snapshot['overhead_p99'])}"
     console.print(f"  sidecar overhead: {overhead}")
     for event in state["events"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-_BUCKET = re.compile(r'^(?P<name>[a-zA-Z_:][\w:]*)_bucket\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
+_BUCKET = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)_bucket\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
 _LE = re.compile(r'le="(?P<le>[^"]+)"')
 
 

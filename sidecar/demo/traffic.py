@@ -111,7 +111,11 @@ class TrafficGenerator:
             if rng.random() < 0.1:
                 await self._chat(session, client)
             else:
-                row = outlier_row(rng) if self.adversarial and rng.random() < 0.03 else tabular_row(rng, shifted=self.shifted)
+                row = (
+                    outlier_row(rng)
+                    if self.adversarial and rng.random() < 0.03
+                    else tabular_row(rng, shifted=self.shifted)
+                )
                 async with session.post(
                     f"{self._url}/v1/models/credit:predict", json={"instances": [row]}, headers={"x-api-key": client}
                 ) as response:
@@ -139,6 +143,8 @@ class TrafficGenerator:
                 {"role": "user", "content": prompt},
             ],
         }
-        async with session.post(f"{self._url}/v1/chat/completions", json=body, headers={"x-api-key": client}) as response:
+        async with session.post(
+            f"{self._url}/v1/chat/completions", json=body, headers={"x-api-key": client}
+        ) as response:
             async for _chunk in response.content.iter_any():
                 pass

@@ -10,7 +10,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-
 from ..config import RedactionSettings
 from ..errors import ConfigError
 from .engine import DetectionEngine

@@ -68,7 +68,9 @@ def write_html(data: dict[str, Any], path: str) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--admin", default=DEFAULT_ADMIN, help=f"admin URL of a running sidecar (default {DEFAULT_ADMIN})")
+    parser.add_argument(
+        "--admin", default=DEFAULT_ADMIN, help=f"admin URL of a running sidecar (default {DEFAULT_ADMIN})"
+    )
     parser.add_argument("--model", default=None, help="model to report on (default: the only one seen)")
     parser.add_argument("--html", default=None, metavar="FILE", help="write a self-contained HTML report to FILE")
 

@@ -59,7 +59,9 @@ def _categorical(ref: Any, cur: Any) -> dict[str, Any] | None:
     ref_n, cur_n = sum(ref_f.values()), sum(cur_f.values())
     if not ref_n and not cur_n:
         return None
-    categories = sorted(set(ref_f) | set(cur_f), key=lambda c: -(ref_f.get(c, 0) / max(ref_n, 1) + cur_f.get(c, 0) / max(cur_n, 1)))[:20]
+    categories = sorted(
+        set(ref_f) | set(cur_f), key=lambda c: -(ref_f.get(c, 0) / max(ref_n, 1) + cur_f.get(c, 0) / max(cur_n, 1))
+    )[:20]
     return {
         "categories": categories,
         "reference": [round(ref_f.get(c, 0) / ref_n, 6) for c in categories] if ref_n else None,

@@ -36,7 +36,7 @@ def _num(value: object, digits: int = 3) -> str:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             return "—"
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
+        if value != 0 and (abs(value) < 10**-digits or abs(value) >= 1e6):
             return f"{value:.2e}"
         return f"{value:.{digits}f}"
     return _e(value)
@@ -57,7 +57,9 @@ def _svg_hist(item: Mapping[str, Any]) -> str:
             pts.append(f"{x0:.1f},{y:.1f} {x1:.1f},{y:.1f}")
         base = _H - _PAD
         poly = f"{_PAD:.1f},{base} " + " ".join(pts) + f" {_W - _PAD:.1f},{base}"
-        parts.append(f'<polygon points="{poly}" fill="{color}" fill-opacity="0.28" stroke="{color}" stroke-width="1.5"/>')
+        parts.append(
+            f'<polygon points="{poly}" fill="{color}" fill-opacity="0.28" stroke="{color}" stroke-width="1.5"/>'
+        )
     axis = (
         f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#9aa3b2"/>'
         f'<text x="{_PAD}" y="{_H - 8}" font-size="10" fill="#5b6475">{_num(edges[0])}</text>'
@@ -82,7 +84,9 @@ def _svg_bars(item: Mapping[str, Any]) -> str:
                     f'<rect x="{x + j * bw:.1f}" y="{_H - _PAD - h:.1f}" width="{bw:.1f}" height="{h:.1f}" fill="{color}" fill-opacity="0.75"/>'
                 )
         label = cat if len(cat) <= 10 else cat[:9] + "…"
-        parts.append(f'<text x="{x + bw:.1f}" y="{_H - 12}" font-size="10" fill="#5b6475" text-anchor="middle">{_e(label)}</text>')
+        parts.append(
+            f'<text x="{x + bw:.1f}" y="{_H - 12}" font-size="10" fill="#5b6475" text-anchor="middle">{_e(label)}</text>'
+        )
     parts.append(f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#9aa3b2"/>')
     return _svg("".join(parts), item["name"])
 
@@ -122,7 +126,9 @@ def _list_table(items: Sequence[Mapping[str, Any]], columns: Sequence[str], empt
             v = item.get(c)
             if c == "time" and isinstance(v, int | float):
                 v = time.strftime("%H:%M:%S", time.gmtime(v))
-            cells.append(f"<td>{_num(v) if isinstance(v, int | float) else _e(', '.join(v) if isinstance(v, list) else v if v is not None else '—')}</td>")
+            cells.append(
+                f"<td>{_num(v) if isinstance(v, int | float) else _e(', '.join(v) if isinstance(v, list) else v if v is not None else '—')}</td>"
+            )
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -131,7 +137,9 @@ def _performance(perf: Mapping[str, Any] | None) -> str:
     if not perf or not perf.get("n_labeled"):
         return '<p class="muted">No labelled predictions yet: send ground truth to POST /v1/feedback.</p>'
     metrics = perf.get("metrics") or {}
-    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_num(v)}</td></tr>" for k, v in metrics.items() if not isinstance(v, dict | list))
+    rows = "".join(
+        f"<tr><td>{_e(k)}</td><td>{_num(v)}</td></tr>" for k, v in metrics.items() if not isinstance(v, dict | list)
+    )
     return f"<p>{_e(perf.get('task'))} · {_e(perf.get('n_labeled'))} labelled predictions</p><table>{rows}</table>"
 
 
@@ -151,7 +159,9 @@ def render(data: Mapping[str, Any]) -> str:
             f"({_e(item.get('role'))}, {_e(item.get('kind'))}; n ref {_e(item.get('reference_n'))} / cur {_e(item.get('current_n'))})"
             f"</span></figcaption>{chart}</figure>"
         )
-    charts_html = f'<div class="grid">{"".join(charts)}</div>' if charts else '<p class="muted">No feature data yet.</p>'
+    charts_html = (
+        f'<div class="grid">{"".join(charts)}</div>' if charts else '<p class="muted">No feature data yet.</p>'
+    )
     legend = f'<p class="legend"><span style="background:{_REF}"></span>reference<span style="background:{_CUR}"></span>current window</p>'
     generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(data.get("generated", time.time())))
     return f"""<!doctype html>

@@ -17,7 +17,7 @@ def fmt(value: object, digits: int = 3) -> str:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             return "—"
-        if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
+        if value != 0 and (abs(value) < 10**-digits or abs(value) >= 1e6):
             return f"{value:.1e}"
         return f"{value:.{digits}f}"
     return str(value)

@@ -98,8 +98,8 @@ async def upstream() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def _processed(admin: str, n: int, timeout: float = 30.0) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
+async def _processed(admin: str, n: int, within: float = 30.0) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(within):
         while True:
             async with session.get(f"{admin}/v1/status") as r:
                 status = await r.json()
@@ -112,15 +112,35 @@ async def _start(start_sidecar: StartSidecar, upstream: str, **overrides: Any) -
     return await start_sidecar(upstream, wiring=build_monitoring, **overrides)  # type: ignore[arg-type]
 
 
-async def test_pii_reaches_no_sink(start_sidecar: StartSidecar, upstream: str, caplog: pytest.LogCaptureFixture) -> None:
+async def test_pii_reaches_no_sink(
+    start_sidecar: StartSidecar, upstream: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     sc = await _start(start_sidecar, upstream, model="credit")
     pii_text = _plant()
     bodies: list[tuple[str, bytes, dict[str, str]]] = [
-        ("/v1/models/credit:predict", json.dumps({"instances": [{"x": 1.5, "note": pii_text, "email": PII["email"]}]}).encode(), {}),
-        ("/v1/chat/completions", json.dumps({"model": "gpt-x", "messages": [{"role": "user", "content": pii_text}]}).encode(), {}),
-        ("/v1/chat/completions", json.dumps({"model": "gpt-x", "stream": True, "messages": [{"role": "user", "content": pii_text}]}).encode(), {}),
-        ("/echo/gzip", gzip.compress(json.dumps({"customer": {"contact": pii_text}}).encode()), {"Content-Encoding": "gzip"}),
+        (
+            "/v1/models/credit:predict",
+            json.dumps({"instances": [{"x": 1.5, "note": pii_text, "email": PII["email"]}]}).encode(),
+            {},
+        ),
+        (
+            "/v1/chat/completions",
+            json.dumps({"model": "gpt-x", "messages": [{"role": "user", "content": pii_text}]}).encode(),
+            {},
+        ),
+        (
+            "/v1/chat/completions",
+            json.dumps(
+                {"model": "gpt-x", "stream": True, "messages": [{"role": "user", "content": pii_text}]}
+            ).encode(),
+            {},
+        ),
+        (
+            "/echo/gzip",
+            gzip.compress(json.dumps({"customer": {"contact": pii_text}}).encode()),
+            {"Content-Encoding": "gzip"},
+        ),
     ]
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         for path, body, headers in bodies:
