@@ -140,6 +140,11 @@ class AlertSink:
             except asyncio.CancelledError:
                 self.stats.dropped += 1  # stopped mid-delivery
                 raise
+            except Exception as exc:  # a bug here must not end delivery of later alerts
+                self.stats.failed += 1
+                self._log.error(
+                    "alert webhook failed kind=%s model=%s: %s", alert.kind, alert.model, type(exc).__name__
+                )
             finally:
                 self._queue.task_done()
 

@@ -149,3 +149,15 @@ async def test_listeners_see_every_alert_and_cannot_break_submit() -> None:
     assert sink.submit(_alert(1)) and sink.submit(_alert(2))
     assert seen == [_alert(1).summary, _alert(2).summary]
     assert sink.stats.listener_errors == 2
+
+
+async def test_an_unserialisable_alert_fails_alone(receiver: Receiver) -> None:
+    class Odd:
+        def __str__(self) -> str:
+            raise RuntimeError("cannot render")
+
+    async with AlertSink(AlertSettings(webhook_url=receiver.url)) as sink:
+        sink.submit(Alert("drift", "m", 0.0, "odd", {"x": Odd()}))
+        sink.submit(_alert(3))
+        await _until(lambda: sink.stats.sent == 1 and sink.stats.failed == 1)
+    assert [b["summary"] for b in receiver.bodies] == [_alert(3).summary]
