@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from .capture.service import CaptureService
 from .config import Settings
 from .evaluator import DriftEvaluator
 from .models import DriftResult, LlmUsage
+from .proxy.tee import client_key
 from .store import open_store
 from .store.labels import open_label_store
 from .telemetry import Telemetry
@@ -112,6 +114,10 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
     def on_reference(model: str) -> None:
         consumer.forget_scorer(model)
 
+    def on_labels(request: web.Request, outcomes: Sequence[Any]) -> None:
+        key = client_key(request.headers, request.remote)
+        consumer.observe_labels(key, [o.model for o in outcomes], time.time())
+
     monitoring = MonitoringRoutes(
         token=settings.admin.token,
         store=store,
@@ -122,7 +128,7 @@ def build_monitoring(settings: Settings, telemetry: Telemetry) -> Wiring:
     )
     admin_routes: list[web.AbstractRouteDef] = [
         *monitoring.routes(),
-        *feedback_routes(labels, settings, on_scores=metrics.performance, models=consumer.models),
+        *feedback_routes(labels, settings, on_scores=metrics.performance, models=consumer.models, on_labels=on_labels),
     ]
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:

@@ -58,12 +58,13 @@ def routes(
     on_scores: ScoresCallback | None = None,
     models: Callable[[], list[str]] | None = None,
     clock: Callable[[], float] = time.time,
+    on_labels: Callable[[web.Request, list[LabelOutcome]], None] | None = None,
 ) -> list[web.RouteDef]:
     """The two routes; ``on_scores(model, {metric: value})`` feeds ``sidecar.performance.score``.
 
     ``models`` names the models the capture pipeline has seen (merged with the store's own list).
     """
-    handlers = _Handlers(label_store, settings, on_scores, models, clock)
+    handlers = _Handlers(label_store, settings, on_scores, models, clock, on_labels)
     return [web.post("/v1/feedback", handlers.feedback), web.get("/v1/performance", handlers.performance)]
 
 
@@ -81,7 +82,9 @@ class _Handlers:
         on_scores: ScoresCallback | None,
         models: Callable[[], list[str]] | None,
         clock: Callable[[], float],
+        on_labels: Callable[[web.Request, list[LabelOutcome]], None] | None = None,
     ) -> None:
+        self._on_labels = on_labels
         self._store = store
         self._settings = settings
         self._on_scores = on_scores
@@ -116,6 +119,8 @@ class _Handlers:
             results[index] = _outcome_result(outcome)
             if outcome.stored and outcome.model is not None:
                 self._cache.pop(outcome.model, None)
+        if self._on_labels is not None:
+            self._on_labels(request, [o for o in outcomes if o.stored])
         accepted = sum(r["status"] != "error" for r in results)
         body: dict[str, Any] = {"accepted": accepted, "results": results}
         if single and results[0]["status"] == "error":

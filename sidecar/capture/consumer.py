@@ -119,6 +119,18 @@ class CaptureConsumer:
             self._views[model] = view
         return view
 
+    def observe_labels(self, client_key: str, models: Sequence[str | None], now: float) -> None:
+        """Delayed labels from one client: flags feedback poisoning (one client's outsized share)."""
+        for model in models:
+            reasons = self._clients.observe_label(client_key, now, None)
+            if reasons and model is not None:
+                view = self.view(self.model_name(model))
+                view.anomalies.append(
+                    {"request_id": None, "time": now, "score": None, "reasons": list(reasons), "feature": None,
+                     "route": "/v1/feedback"}
+                )  # fmt: skip
+                self._metrics.anomalies(model, reasons)
+
     def forget_scorer(self, model: str) -> None:
         """Called when the reference changes, so the next sample refits against it."""
         view = self._views.get(model)

@@ -20,6 +20,7 @@ from ..quality.joins import parse_label_header
 from ..redaction import Redactor
 
 _BINARY_PREVIEW = "<binary payload: {n} bytes>"
+_LLM_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"})
 
 
 class Pipeline:
@@ -82,7 +83,7 @@ class Pipeline:
             response=response,
             records=records,
             pii_counts=dict(counts),
-            text_reasons=self._text_reasons(decoded),
+            text_reasons=self._text_reasons(decoded, exchange),
             llm=decoded.llm,
             skipped=decoded.skipped,
             truncated=exchange.request_truncated or exchange.response_truncated,
@@ -132,8 +133,11 @@ class Pipeline:
         counts.update(found)
         return value
 
-    def _text_reasons(self, decoded: Decoded) -> tuple[str, ...]:
+    def _text_reasons(self, decoded: Decoded, exchange: Exchange) -> tuple[str, ...]:
         reasons: dict[str, None] = {}
+        if exchange.request_truncated and exchange.route in _LLM_ROUTES:
+            # A prompt beyond the capture cap cannot be scanned whole: its size alone is the finding.
+            reasons["extreme_length"] = None
         for row in decoded.inputs:
             for name in decoded.text_fields:
                 value = row.get(name)
