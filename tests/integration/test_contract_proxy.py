@@ -16,7 +16,6 @@ import pytest
 from tests.integration.test_contract_support import (
     ModelServer,
     Sidecar,
-    free_port,
     get_json,
     http,
     prom_samples,
@@ -35,9 +34,17 @@ def upstream() -> Iterator[ModelServer]:
 
 
 @pytest.fixture(scope="module")
-def sc(upstream: ModelServer) -> Iterator[Sidecar]:
-    # A dead OTLP endpoint: spans exist (so trace context is re-parented) and export failures fail open.
-    env = {"SIDECAR_REDACTION_NER": "off", "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+def collector() -> Iterator[ModelServer]:
+    server = ModelServer().start()  # its OTLP/HTTP routes receive the sidecar's spans and metrics
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sc(upstream: ModelServer, collector: ModelServer) -> Iterator[Sidecar]:
+    # With an OTLP endpoint spans exist, so the trace context must reach the upstream re-parented.
+    env = {"SIDECAR_REDACTION_NER": "off", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+           "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500"}  # fmt: skip
     args = ["--upstream", upstream.url, "--response-timeout", "1", "--read-timeout", "1"]
     sidecar = Sidecar(args, env).start()
     yield sidecar
@@ -109,6 +116,26 @@ def test_regression_labels_give_mae_and_rmse(sc: Sidecar) -> None:
     assert perf["metrics"]["mae"] == pytest.approx(0.5) and perf["metrics"]["rmse"] == pytest.approx(0.5)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a request with several rows records no prediction for joins: feedback for its id answers "
+    "404 unknown_id ('never captured') and a per-row label list answers 422 wrong_type",
+)
+def test_feedback_for_a_batch_request_is_joined(sc: Sidecar) -> None:
+    sent = sc.processed()
+    resp = http("POST", sc.url + "/v1/models/batchclf:predict", {"instances": [[1.0], [-1.0], [2.0]]},
+                {"x-request-id": "batch-0001"})  # fmt: skip
+    assert resp.json() == {"predictions": ["yes", "no", "yes"]}
+    sc.wait_processed(sent + 1)
+    answers = [
+        http("POST", sc.admin_url + "/v1/feedback", {"request_id": "batch-0001", "label": ["yes", "no", "no"]}),
+        http("POST", sc.admin_url + "/v1/feedback", {"request_id": "batch-0001", "label": "yes"}),
+    ]
+    assert any(a.status == 200 for a in answers), [a.text for a in answers]
+    assert all(a.json().get("error") != "unknown_id" for a in answers), [a.text for a in answers]
+    assert get_json(sc.admin_url + "/v1/performance?model=batchclf")["n_labeled"] >= 1
+
+
 def test_trace_context_reaches_the_upstream_as_a_child(sc: Sidecar, upstream: ModelServer) -> None:
     headers = {"traceparent": TRACEPARENT, "tracestate": "vendor=opaque", "baggage": "tenant=acme"}
     assert http("GET", sc.url + "/echo-headers", headers=headers).status == 200
@@ -117,6 +144,15 @@ def test_trace_context_reaches_the_upstream_as_a_child(sc: Sidecar, upstream: Mo
     assert (version, trace_id, flags) == ("00", TRACEPARENT.split("-")[1], "01")
     assert parent != TRACEPARENT.split("-")[2] and re.fullmatch("[0-9a-f]{16}", parent)
     assert seen.get("tracestate") == "vendor=opaque" and seen.get("baggage") == "tenant=acme"
+
+
+def test_otlp_endpoint_receives_spans_and_metrics(sc: Sidecar, collector: ModelServer) -> None:
+    assert http("GET", sc.url + "/echo-headers").status == 200
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not {"/v1/traces", "/v1/metrics"} <= {s.path for s in collector.seen}:
+        time.sleep(0.1)
+    assert {"/v1/traces", "/v1/metrics"} <= {s.path for s in collector.seen}
+    assert all(s.headers.get("content-type") == "application/x-protobuf" for s in collector.seen)
 
 
 def test_capture_never_changes_bytes(sc: Sidecar, upstream: ModelServer) -> None:

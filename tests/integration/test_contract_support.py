@@ -301,6 +301,18 @@ class ModelServer:
             code = int(request.match_info["code"])
             return web.json_response({"status": code, "from": "model"}, status=code)
 
+        @r.post("/v1/traces")
+        @r.post("/v1/logs")
+        async def otlp(request: web.Request) -> web.Response:
+            """Also an OTLP/HTTP receiver: accepts any export (an empty protobuf answer is a success)."""
+            await record(request)
+            return web.Response(body=b"", content_type="application/x-protobuf")
+
+        @r.post("/v1/metrics")
+        async def otlp_metrics(request: web.Request) -> web.Response:
+            await record(request)
+            return web.Response(body=b"", content_type="application/x-protobuf")
+
         @r.get("/binary")
         async def binary(_request: web.Request) -> web.Response:
             return web.Response(body=bytes(range(256)) * 64, content_type="application/octet-stream")
