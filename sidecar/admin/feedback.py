@@ -27,11 +27,12 @@ from .auth import json_error, require_mutation_allowed
 MAX_REQUEST_ID_CHARS = 256
 #: A computed report is reused this long unless a label for its model arrives on this replica.
 CACHE_SECONDS = 1.0
+MAX_ROWS_PER_LABEL = 10_000  # a list label expands to at most this many rows (still within max_batch)
 _MAX_CACHED = 256
 
 _ITEM_STATUS = {"unknown_id": 404, "expired": 410, "wrong_type": 422}
 _DETAIL = {
-    "unknown_id": "no prediction with this request id (never captured, or evicted)",
+    "unknown_id": "no prediction with this request id (never captured, or evicted; rows of a batched request are <id>#<row>, or send a list label)",
     "expired": "the prediction is older than the label horizon",
     "wrong_type": "a label is a string, a finite number or a boolean; regression needs a number",
     "invalid_item": "each item must be an object with request_id and label",
@@ -101,7 +102,8 @@ class _Handlers:
         single = isinstance(doc, dict)
         if not single and not isinstance(doc, list):
             return json_error(400, "invalid_body", "expected an object or a list of objects")
-        items: list[Any] = [doc] if single else doc
+        items: list[Any] = _expand_rows([doc] if single else doc)
+        single = single and len(items) == 1
         if len(items) > self._settings.labels.max_batch:
             return json_error(413, "batch_too_large", f"at most {self._settings.labels.max_batch} labels per call")
         results: list[dict[str, Any]] = []
@@ -193,6 +195,19 @@ async def _read_json(request: web.Request) -> Any:
         return json.loads(raw)
     except ValueError as exc:  # includes UnicodeDecodeError
         raise AdminError(400, "invalid_json", "the body is not valid JSON") from exc
+
+
+def _expand_rows(items: list[Any]) -> list[Any]:
+    """A list label labels a batched request row by row: ``<request_id>#<i>`` as predictions are kept."""
+    out: list[Any] = []
+    for item in items:
+        label = item.get("label") if isinstance(item, dict) else None
+        rid = item.get("request_id") if isinstance(item, dict) else None
+        if isinstance(label, list) and isinstance(rid, str) and 0 < len(label) <= MAX_ROWS_PER_LABEL:
+            out.extend({"request_id": f"{rid}#{i}", "label": value} for i, value in enumerate(label))
+        else:
+            out.append(item)
+    return out
 
 
 def _check_item(item: Any) -> tuple[str, tuple[str, object] | None]:

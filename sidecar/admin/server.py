@@ -85,7 +85,8 @@ def build_admin_app(
     ``extra_status`` may add top-level fields.  All are called per request and must not block.
     """
     started_at = time.monotonic()
-    app = web.Application(middlewares=[error_middleware])
+    # Profiles of wide models exceed aiohttp's 1 MiB default; routes check their own limits below this.
+    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024 * 1024)
     app[READINESS] = readiness
     app[TELEMETRY] = telemetry
 

@@ -168,11 +168,6 @@ def test_profile_upload_then_drift_on_shifted_traffic(sc: Sidecar, tmp_path: Pat
     assert verdict["income"] is True and verdict["tenure"] is False, verdict
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="admin web.Application keeps aiohttp's default client_max_size (1 MiB), so POST /v1/reference "
-    "answers 413 for profiles over 1 MiB although monitoring.MAX_UPLOAD is 64 MiB",
-)
 def test_wide_profile_from_sidecar_profile_can_be_pushed(sc: Sidecar, tmp_path: Path) -> None:
     """A 220-column data set (within the default 256-feature cap) makes a profile of > 1 MiB."""
     rng = random.Random(3)

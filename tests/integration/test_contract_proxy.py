@@ -116,24 +116,20 @@ def test_regression_labels_give_mae_and_rmse(sc: Sidecar) -> None:
     assert perf["metrics"]["mae"] == pytest.approx(0.5) and perf["metrics"]["rmse"] == pytest.approx(0.5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a request with several rows records no prediction for joins: feedback for its id answers "
-    "404 unknown_id ('never captured') and a per-row label list answers 422 wrong_type",
-)
 def test_feedback_for_a_batch_request_is_joined(sc: Sidecar) -> None:
     sent = sc.processed()
     resp = http("POST", sc.url + "/v1/models/batchclf:predict", {"instances": [[1.0], [-1.0], [2.0]]},
                 {"x-request-id": "batch-0001"})  # fmt: skip
     assert resp.json() == {"predictions": ["yes", "no", "yes"]}
     sc.wait_processed(sent + 1)
-    answers = [
-        http("POST", sc.admin_url + "/v1/feedback", {"request_id": "batch-0001", "label": ["yes", "no", "no"]}),
-        http("POST", sc.admin_url + "/v1/feedback", {"request_id": "batch-0001", "label": "yes"}),
-    ]
-    assert any(a.status == 200 for a in answers), [a.text for a in answers]
-    assert all(a.json().get("error") != "unknown_id" for a in answers), [a.text for a in answers]
-    assert get_json(sc.admin_url + "/v1/performance?model=batchclf")["n_labeled"] >= 1
+    # A list label labels the rows of a batched request in order; rows are also addressable as <id>#<row>.
+    answer = http("POST", sc.admin_url + "/v1/feedback", {"request_id": "batch-0001", "label": ["yes", "no", "no"]})
+    assert answer.status == 200 and answer.json()["accepted"] == 3, answer.text
+    assert [r["request_id"] for r in answer.json()["results"]] == ["batch-0001#0", "batch-0001#1", "batch-0001#2"]
+    perf = get_json(sc.admin_url + "/v1/performance?model=batchclf")
+    assert perf["n_labeled"] == 3 and perf["metrics"]["accuracy"] == pytest.approx(2 / 3)
+    scalar = http("POST", sc.admin_url + "/v1/feedback", {"request_id": "batch-0001", "label": "yes"})
+    assert scalar.status == 404 and "#<row>" in scalar.json()["detail"]
 
 
 def test_trace_context_reaches_the_upstream_as_a_child(sc: Sidecar, upstream: ModelServer) -> None:
