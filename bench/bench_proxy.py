@@ -23,6 +23,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,6 +227,19 @@ def wait_port(port: int, timeout_s: float = 20.0) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def wait_ready(admin_port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the sidecar never became ready")
+
+
 def spawn(argv: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
@@ -324,6 +338,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-nginx", action="store_true")
     parser.add_argument("--skip-otlp", action="store_true", help="skip the variant exporting spans over OTLP")
+    parser.add_argument(
+        "--capture", action="store_true", help="add `sidecar run` with the capture pipeline (slow start)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is required (apt-get install wrk)")
@@ -351,6 +368,12 @@ def main() -> None:
             }
             procs.append(spawn([*sidecar_argv, "--listen", f"127.0.0.1:{port}"], port, env=otlp_env))
             targets.append(Target("sidecar (+OTLP spans)", port, procs[-1].pid))
+        if args.capture:
+            port, admin = free_port(), free_port()
+            argv = [sys.executable, "-c", SIDECAR, "--with-capture", "--upstream", upstream]
+            procs.append(spawn([*argv, "--listen", f"127.0.0.1:{port}", "--admin-listen", f"127.0.0.1:{admin}"], port))
+            wait_ready(admin, 180.0)  # the capture workers load Presidio first
+            targets.append(Target("sidecar run (capture)", port, procs[-1].pid))
         port = free_port()
         procs.append(spawn([sys.executable, "-c", BARE_PROXY, str(port), upstream], port))
         targets.append(Target("bare aiohttp proxy", port, procs[-1].pid))
