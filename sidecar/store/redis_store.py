@@ -159,15 +159,18 @@ class RedisSketchStore:
     def add(self, records: Sequence[FeatureRecord]) -> None:
         try:
             bucket = self._bucket_now()
+            by_model: dict[str, list[FeatureRecord]] = {}
             for record in records:
-                state = self._state(record.model)
+                by_model.setdefault(record.model, []).append(record)
+            for model, batch in by_model.items():
+                state = self._state(model)
                 if state is None:
-                    self._dropped_models += 1
+                    self._dropped_models += len(batch)
                     continue
                 if bucket != state.bucket:
                     self._collect(state, closing=True)
                     state.bucket = bucket
-                state.builder.add((record,))
+                state.builder.add(batch)
         except Exception:  # never raise into the capture consumer; counted in health()
             self._add_errors += 1
             _log.exception("sketch store add failed")
