@@ -73,10 +73,16 @@ def latency_run(model_port: int, sample_rate: str, args: argparse.Namespace) -> 
     port, admin = free_port(), free_port()
     proc = spawn(
         [sys.executable, "-c", SIDECAR, "--upstream", f"http://127.0.0.1:{model_port}", "--listen", f"127.0.0.1:{port}",
-         "--admin-listen", f"127.0.0.1:{admin}", "--quiet-period", "0", "--sample-rate", sample_rate],
+         "--admin-listen", f"127.0.0.1:{admin}", "--quiet-period", "0", "--sample-rate", sample_rate, "--with-capture"],
         port,
     )  # fmt: skip
     try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # capture workers warm up (Presidio) after the proxy is up
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/v1/status", timeout=5) as r:
+                if json.loads(r.read()).get("redaction", {}).get("ready"):
+                    break
+            time.sleep(0.5)
         fixed_rate(port, args.rate, 1.0)
         latencies, errors = fixed_rate(port, args.rate, args.seconds)
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/v1/status", timeout=5) as r:

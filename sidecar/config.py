@@ -54,9 +54,10 @@ class CaptureSettings:
     sample_rate: float = 1.0
     capture_errors: bool = True  # always capture upstream 5xx
     slow_threshold: float = 0.0  # seconds; > 0 ⇒ always capture slower requests
-    max_samples_per_second: float = 1000.0
+    max_samples_per_second: float = 5000.0
     body_cap: int = 65536
-    queue_size: int = 1024
+    queue_size: int = 8192
+    queue_bytes: int = 64 * 1024 * 1024  # raw bytes held by the queue at most (bodies of both sides)
     worker_processes: int = 1
     max_features: int = 256
     samples_kept: int = 200
@@ -98,7 +99,7 @@ class StoreSettings:
 
 @dataclass(frozen=True, slots=True)
 class DriftSettings:
-    alpha: float = 0.05
+    alpha: float = 0.01  # family-wise (Holm): ≤1% false alarms per evaluation even on small windows
     min_samples: int = 100
     psi_threshold: float = 0.1
     js_threshold: float = 0.05
@@ -208,14 +209,6 @@ def _choice(*options: str) -> Callable[[Any], str]:
         return value
 
     return parse
-
-
-def _dialect_rules(raw: Any) -> str:
-    from .codecs.overrides import parse_overrides  # pure; validates the spec at start
-
-    value = _str(raw).strip()
-    parse_overrides(value)
-    return value
 
 
 def _list(raw: Any) -> tuple[str, ...]:
@@ -409,6 +402,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("capture.queue_size", _int(1, 1_000_000), "capture queue length", "SIDECAR_CAPTURE_QUEUE_SIZE"),
     Setting(
+        "capture.queue_bytes",
+        _int(1024),
+        "raw body bytes the capture queue holds at most",
+        "SIDECAR_CAPTURE_QUEUE_BYTES",
+    ),
+    Setting(
         "capture.worker_processes",
         _int(1, 64),
         "capture worker processes",
@@ -418,7 +417,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("capture.max_features", _int(1, 10_000), "max features tracked per model", "SIDECAR_MAX_FEATURES"),
     Setting(
         "capture.dialects",
-        _dialect_rules,
+        _str,
         "per-route payload dialect overrides: 'PATH_GLOB=DIALECT,...'",
         "SIDECAR_CAPTURE_DIALECTS",
         "--dialects",
@@ -576,13 +575,17 @@ def load_settings(
     env = os.environ if env is None else env
     flags = flags or {}
     path = config_path or flags.get("config") or env.get("SIDECAR_CONFIG")
-    layers: list[dict[str, Any]] = [_read_yaml(path) if path else {}]
-    layers.append({s.key: env[s.env] for s in SETTINGS if s.env and s.env in env})
-    layers.append({k: v for k, v in flags.items() if k in _BY_KEY and v is not None})
-    layers.append(dict(overrides or {}))
+    sources: dict[str, str] = {}
+    layers: list[tuple[str, dict[str, Any]]] = [
+        ("config", _read_yaml(path) if path else {}),
+        ("env", {s.key: env[s.env] for s in SETTINGS if s.env and s.env in env}),
+        ("flag", {k: v for k, v in flags.items() if k in _BY_KEY and v is not None}),
+        ("override", dict(overrides or {})),
+    ]
     merged: dict[str, Any] = {}
-    for layer in layers:
+    for source, layer in layers:
         merged.update(layer)
+        sources.update(dict.fromkeys(layer, source))
     values: dict[str, Any] = {}
     for key, raw in merged.items():
         setting = _BY_KEY.get(key)
@@ -591,7 +594,9 @@ def load_settings(
         try:
             values[key] = setting.parse(raw)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(setting.flag or setting.env or key, str(exc)) from exc
+            origin = sources.get(key)
+            name = (setting.env if origin == "env" else setting.flag if origin == "flag" else "") or key
+            raise ConfigError(name, str(exc)) from exc
     return _build(values)
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..errors import AdminError
+
+_log = logging.getLogger("sidecar.admin")
 
 
 def json_error(status: int, error: str, detail: str = "") -> web.Response:
@@ -55,3 +59,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return json_error(exc.status, exc.reason.lower().replace(" ", "_"), f"{request.method} {request.path}")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug must still answer in the API's error shape; no payload in the detail
+        _log.exception("admin request failed: %s %s", request.method, request.path)
+        return json_error(500, "internal_error", type(exc).__name__)

@@ -193,7 +193,7 @@ async def _read_json(request: web.Request) -> Any:
         raise AdminError(413, "body_too_large", "the body exceeds the admin listener's size limit") from exc
     try:
         return json.loads(raw)
-    except ValueError as exc:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # ValueError includes UnicodeDecodeError
         raise AdminError(400, "invalid_json", "the body is not valid JSON") from exc
 
 

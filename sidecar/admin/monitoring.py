@@ -32,7 +32,7 @@ def _limit(request: web.Request, default: int = 50) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise AdminError(400, "invalid_limit", f"limit must be an integer 1..{MAX_LIMIT}")
     return int(raw)
 
@@ -125,8 +125,8 @@ class MonitoringRoutes:
         raw = await request.read()
         try:
             body = json.loads(raw) if raw else None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise AdminError(400, "invalid_json", str(exc)) from exc
+        except (ValueError, RecursionError) as exc:  # ValueError includes UnicodeDecodeError
+            raise AdminError(400, "invalid_json", "the body is not valid JSON") from exc
         if not isinstance(body, dict):
             raise AdminError(400, "invalid_body", 'expected {"from": "window"} or a profile from `sidecar profile`')
         if "from" in body and "features" not in body:
@@ -169,7 +169,7 @@ class MonitoringRoutes:
         if model is None:
             return web.json_response({"model": None, "features": []})
         raw_bins = request.query.get("bins", "30")
-        if not raw_bins.isdigit() or not 2 <= int(raw_bins) <= MAX_BINS:
+        if not (raw_bins.isascii() and raw_bins.isdigit()) or not 2 <= int(raw_bins) <= MAX_BINS:
             raise AdminError(400, "invalid_bins", f"bins must be an integer 2..{MAX_BINS}")
         current = await self._store.current(model)
         reference = await self._store.reference(model)

@@ -18,6 +18,7 @@ from ..config import Settings
 from ..models import CaptureResult, Decoded, Exchange
 from ..quality.joins import parse_label_header
 from ..redaction import Redactor
+from .pool import failed_result
 
 _BINARY_PREVIEW = "<binary payload: {n} bytes>"
 _LLM_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"})
@@ -37,22 +38,13 @@ class Pipeline:
     def process(self, exchange: Exchange) -> CaptureResult:
         try:
             return self._process(exchange)
+        except RecursionError:  # nesting deeper than the parsers manage: a property of the payload
+            return self._failed(exchange, "too_deep")
         except Exception as exc:  # contained: the class name only, never the message (may quote payload)
-            return CaptureResult(
-                request_id=exchange.request_id,
-                time=exchange.time,
-                route=exchange.route,
-                dialect="unknown",
-                model=self._settings.model or "default",
-                status=exchange.status,
-                request=None,
-                response=None,
-                skipped=f"pipeline_error:{type(exc).__name__}",
-                client_key=exchange.client_key,
-                trace_id=exchange.trace_id,
-                span_id=exchange.span_id,
-                duration_s=exchange.duration_s,
-            )
+            return self._failed(exchange, f"pipeline_error:{type(exc).__name__}")
+
+    def _failed(self, exchange: Exchange, reason: str) -> CaptureResult:
+        return failed_result(exchange, reason, self._settings.model or "default")
 
     def _process(self, exchange: Exchange) -> CaptureResult:
         decoded = codecs.decode(

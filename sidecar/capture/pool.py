@@ -38,8 +38,8 @@ def _worker_status() -> dict[str, object]:
     return _pipeline.redaction_status()
 
 
-def crash_result(exchange: Exchange, reason: str, model: str) -> CaptureResult:
-    """What a sample becomes when its worker died: counted as failed, nothing of the payload kept."""
+def failed_result(exchange: Exchange, reason: str, model: str) -> CaptureResult:
+    """What a sample becomes when it cannot be processed (or its worker died): nothing of the payload kept."""
     return CaptureResult(
         request_id=exchange.request_id,
         time=exchange.time,
@@ -51,6 +51,8 @@ def crash_result(exchange: Exchange, reason: str, model: str) -> CaptureResult:
         response=None,
         skipped=reason,
         client_key=exchange.client_key,
+        trace_id=exchange.trace_id,
+        span_id=exchange.span_id,
         duration_s=exchange.duration_s,
     )
 
@@ -118,7 +120,7 @@ class WorkerPool:
         except BrokenProcessPool:
             self._restart(executor)
             model = self._settings.model or "default"
-            return [crash_result(exchange, "worker_crashed", model) for exchange in batch]
+            return [failed_result(exchange, "worker_crashed", model) for exchange in batch]
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         if self._executor is not broken:  # another batch already rebuilt it

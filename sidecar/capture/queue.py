@@ -20,9 +20,11 @@ class CaptureQueue:
     ``asyncio.Queue`` (no waiter bookkeeping per put when nobody waits).
     """
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, max_bytes: int = 1 << 62) -> None:
         self._items: deque[Exchange] = deque()
         self._maxsize = maxsize
+        self._max_bytes = max_bytes
+        self.bytes = 0  # raw body bytes held now: the queue's memory is bounded by bytes, not just length
         self._ready = asyncio.Event()
         self.dropped = 0
         self.offered = 0
@@ -37,7 +39,8 @@ class CaptureQueue:
 
     def offer(self, exchange: Exchange) -> bool:
         self.offered += 1
-        if len(self._items) >= self._maxsize:
+        size = len(exchange.request_body) + len(exchange.response_body)
+        if len(self._items) >= self._maxsize or self.bytes + size > self._max_bytes:
             self.dropped += 1
             now = time.monotonic()
             if now - self._last_log >= _LOG_INTERVAL_S:
@@ -47,6 +50,7 @@ class CaptureQueue:
                 )
             return False
         self._items.append(exchange)
+        self.bytes += size
         if not self._ready.is_set():
             self._ready.set()
         return True
@@ -59,10 +63,13 @@ class CaptureQueue:
         batch: list[Exchange] = []
         items = self._items
         while items and len(batch) < max_items:
-            batch.append(items.popleft())
+            exchange = items.popleft()
+            self.bytes -= len(exchange.request_body) + len(exchange.response_body)
+            batch.append(exchange)
         return batch
 
     def drain(self) -> list[Exchange]:
         batch = list(self._items)
         self._items.clear()
+        self.bytes = 0
         return batch

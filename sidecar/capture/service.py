@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..anomaly.inline import InlineGate
+from ..codecs.overrides import parse_overrides
 from ..config import Settings
 from ..errors import ConfigError
 from ..models import CaptureResult, Exchange
@@ -32,6 +33,10 @@ class CaptureSink:
         self._metrics = metrics
         self._counts = consumer.counts
         self.body_cap = settings.capture.body_cap if self._sampler.tees else 0
+        try:
+            parse_overrides(settings.capture.dialects)
+        except ValueError as exc:
+            raise ConfigError("--dialects", str(exc)) from exc
         try:
             self._gate = InlineGate(settings.anomaly.enforce) if settings.anomaly.enforce else None
         except ValueError as exc:
@@ -79,7 +84,7 @@ class CaptureService:
     """Queue → worker processes → consumer, with bounded concurrency and contained failures."""
 
     def __init__(self, settings: Settings, consumer: CaptureConsumer, metrics: CaptureMetrics) -> None:
-        self.queue = CaptureQueue(settings.capture.queue_size)
+        self.queue = CaptureQueue(settings.capture.queue_size, settings.capture.queue_bytes)
         self.consumer = consumer
         self.pool = WorkerPool(settings)
         self.sink = CaptureSink(settings, self.queue, metrics, consumer)
@@ -124,6 +129,7 @@ class CaptureService:
             "processed": counts.processed,
             "queue": len(self.queue),
             "queue_capacity": self.queue.maxsize,
+            "queue_bytes": self.queue.bytes,
             "skipped_reasons": dict(counts.skipped_reasons),
             "worker_processes": self.pool.processes,
             "worker_restarts": self.pool.restarts,

@@ -120,12 +120,6 @@ def test_bad_requests_are_json_errors_that_change_nothing(
 DEEP = b"[" * 100_000 + b"]" * 100_000  # valid JSON that Python's json module cannot parse (RecursionError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="admin answers 500 text/plain (traceback in the log) instead of a JSON 4xx: "
-    "_limit() trusts str.isdigit() ('²' passes, int() raises) and json.loads() RecursionError is not caught; "
-    "error_middleware maps no unexpected exception to the JSON error shape",
-)
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [

@@ -33,3 +33,11 @@ async def test_take_waits_for_an_item_and_batches() -> None:
     batch = await asyncio.wait_for(waiter, 1)
     assert [e.request_id for e in batch] == ["0", "1", "2", "3"]
     assert [e.request_id for e in await queue.take(4)] == ["4", "5"]
+
+
+async def test_byte_budget_bounds_the_queue_too() -> None:
+    queue = CaptureQueue(100, max_bytes=10)  # each exchange holds 4 body bytes ("{}" twice)
+    assert [queue.offer(_exchange(i)) for i in range(4)] == [True, True, False, False]
+    assert queue.bytes == 8 and queue.dropped == 2
+    await queue.take(1)
+    assert queue.bytes == 4 and queue.offer(_exchange(9))

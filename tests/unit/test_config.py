@@ -64,10 +64,10 @@ def test_lists_and_paths_parse() -> None:
         (("--listen", "nohostport"), {}, "--listen"),
         (("--listen", "127.0.0.1:70000"), {}, "--listen"),
         (("--excluded-paths", "health"), {}, "--excluded-paths"),
-        ((), {"SIDECAR_CONNECT_TIMEOUT": "0"}, "--connect-timeout"),  # config.py names the flag when one exists
+        ((), {"SIDECAR_CONNECT_TIMEOUT": "0"}, "SIDECAR_CONNECT_TIMEOUT"),  # the name the bad value came in by
         ((), {"SIDECAR_TRUST_REQUEST_ID": "maybe"}, "SIDECAR_TRUST_REQUEST_ID"),
-        ((), {"SIDECAR_STORE": "mysql://db"}, "--store"),
-        ((), {"SIDECAR_LOG_LEVEL": "loud"}, "--log-level"),
+        ((), {"SIDECAR_STORE": "mysql://db"}, "SIDECAR_STORE"),
+        ((), {"SIDECAR_LOG_LEVEL": "loud"}, "SIDECAR_LOG_LEVEL"),
     ],
 )
 def test_bad_values_name_the_setting(flags: tuple[str, ...], env: dict[str, str], named: str) -> None:
