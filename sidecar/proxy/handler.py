@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import random
+import re
 import time
 from typing import Any
 
@@ -71,6 +73,17 @@ def _inject(headers: Pairs, ctx: trace.SpanContext) -> None:
             headers.append(("tracestate", ctx.trace_state.to_header()))
 
 
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def _child_traceparent(value: str) -> str | None:
+    """A W3C traceparent for a child of ``value``'s span, or None when ``value`` is not valid."""
+    match = _TRACEPARENT.match(value.strip())
+    if match is None or match[1] == "ff" or match[2] == "0" * 32 or match[3] == "0" * 16:
+        return None
+    return f"00-{match[2]}-{random.getrandbits(64) | 1:016x}-{match[4]}"
+
+
 def _abort(request: web.BaseRequest) -> web.Response:
     """Drop the client connection; aiohttp's attempt to send the returned response then fails quietly."""
     transport = request.transport
@@ -116,6 +129,14 @@ class ProxyHandler:
             up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM_TRACED)
         else:
             up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM)
+            parent = headers.get("traceparent")
+            if parent is not None:
+                # No spans are recorded without an exporter, but the upstream still sees the sidecar
+                # as a hop: same trace, a fresh parent id (tracestate and baggage pass through).
+                child = _child_traceparent(parent)
+                up_headers = [(k, v) for k, v in up_headers if k.lower() != "traceparent"]
+                if child is not None:
+                    up_headers.append(("traceparent", child))
         up_headers.append((REQUEST_ID, rid))
 
         excluded = path in self._excluded or headers.get("User-Agent", "").startswith("kube-probe/")

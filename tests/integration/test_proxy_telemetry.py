@@ -124,8 +124,9 @@ async def test_prometheus_text_on_admin_port(sidecar: RunningSidecar) -> None:
     assert "target_info{" in text and 'service_name="model-sidecar"' in text
 
 
-async def test_without_a_span_exporter_trace_context_passes_untouched(model_server: ModelServer) -> None:
-    """Nothing would receive the sidecar's spans, so it makes none and forwards the client's context."""
+async def test_without_a_span_exporter_the_upstream_is_a_child_of_the_client(model_server: ModelServer) -> None:
+    """Nothing would receive the sidecar's spans, so it records none; the upstream still gets the
+    client's trace with a fresh parent id (the sidecar's hop), and no context when the client sent none."""
     telemetry = build_telemetry({}, service_version="test")
     assert telemetry.tracing is False
     app = Sidecar(sidecar_settings(model_server.url), telemetry=telemetry, wiring=Wiring())
@@ -138,7 +139,14 @@ async def test_without_a_span_exporter_trace_context_passes_untouched(model_serv
             ) as resp:
                 assert resp.status == 200
             sent = {k.lower(): v for k, v in model_server.last().headers}
-            assert sent["traceparent"] == traceparent
+            version, trace_id, parent_id, flags = sent["traceparent"].split("-")
+            assert (version, trace_id, flags) == ("00", _TRACE, "01")
+            assert parent_id != _PARENT and len(parent_id) == 16 and int(parent_id, 16) != 0
+            async with client.get(
+                f"http://127.0.0.1:{app.proxy_port}/echo/a", headers={"traceparent": "00-zz-bad-01"}
+            ) as resp:
+                assert resp.status == 200
+            assert "traceparent" not in {k.lower() for k, _ in model_server.last().headers}  # invalid: dropped
             async with client.get(f"http://127.0.0.1:{app.proxy_port}/echo/b") as resp:
                 assert resp.status == 200
             assert "traceparent" not in {k.lower() for k, _ in model_server.last().headers}
