@@ -160,7 +160,8 @@ async def test_batch_with_mixed_items_keeps_the_valid_ones(serve: Serve) -> None
 async def test_single_item_errors_carry_a_status(serve: Serve) -> None:
     settings = Settings(labels=LabelSettings(horizon=60.0))
     api = await serve(settings)
-    await api.store.put_predictions([_pred(1, 2.0)])
+    # r1 is live now (NOW is the module's import time, which may be minutes ago in a full run).
+    await api.store.put_predictions([PredictionRecord("r1", "m", time.time(), 2.0)])
     await api.store.put_predictions([PredictionRecord("old", "m", NOW - 3600, "cat")], now=NOW - 3600)
     for item, status, error in [
         ({"request_id": "nope", "label": 1}, 404, "unknown_id"),
