@@ -29,14 +29,19 @@ from sidecar.capture.pipeline import Pipeline  # noqa: E402
 from sidecar.config import load_settings  # noqa: E402
 from sidecar.models import Exchange  # noqa: E402
 
+_CLEAN = (
+    "Please help me draft a polite reply to my landlord about the broken heating in the flat; "
+    "keep it short, friendly and firm, and suggest two possible dates for the repair visit. "
+)
 _SENTENCE = (
     "Please help me draft a polite reply to my landlord about the broken heating in flat 4B; "
     "you can reach me at sam.lee@example.com or +44 20 7946 0958 if anything is unclear. "
 )
 
 
-def chat_exchange(size: int, i: int) -> Exchange:
-    text = (_SENTENCE * (size // len(_SENTENCE) + 1))[: max(64, size - 160)]
+def chat_exchange(size: int, i: int, pii_share: float = 1.0) -> Exchange:
+    base = _SENTENCE if (i * 0.6180339887) % 1.0 < pii_share else _CLEAN
+    text = (base * (size // len(base) + 1))[: max(64, size - 160)]
     body = json.dumps({"model": "gpt-x", "messages": [{"role": "system", "content": "You are helpful."},
                                                       {"role": "user", "content": f"{i} {text}"}]}).encode()  # fmt: skip
     answer = json.dumps({"id": "c", "object": "chat.completion", "model": "gpt-x",
@@ -51,10 +56,10 @@ def chat_exchange(size: int, i: int) -> Exchange:
     )  # fmt: skip
 
 
-def pipeline_rate(ner: str, size: int, n: int) -> tuple[float, bool]:
+def pipeline_rate(ner: str, size: int, n: int, pii_share: float = 1.0) -> tuple[float, bool]:
     pipeline = Pipeline(load_settings(env={}, overrides={"redaction.ner": ner}))
     ner_on = bool(pipeline.redaction_status().get("ner"))
-    exchanges = [chat_exchange(size, i) for i in range(n)]
+    exchanges = [chat_exchange(size, i, pii_share) for i in range(n)]
     for exchange in exchanges[:20]:
         pipeline.process(exchange)
     started = time.perf_counter()
@@ -79,9 +84,12 @@ def latency_run(model_port: int, sample_rate: str, args: argparse.Namespace) -> 
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # capture workers warm up (Presidio) after the proxy is up
-            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/v1/status", timeout=5) as r:
-                if json.loads(r.read()).get("redaction", {}).get("ready"):
-                    break
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin}/v1/status", timeout=5) as r:
+                    if json.loads(r.read()).get("redaction", {}).get("ready"):
+                        break
+            except OSError:
+                pass  # the admin listener starts right after the proxy's
             time.sleep(0.5)
         fixed_rate(port, args.rate, 1.0)
         latencies, errors = fixed_rate(port, args.rate, args.seconds)
@@ -113,9 +121,12 @@ def main() -> None:
     print("pipeline throughput (one process, one core)")
     for ner in ("off", "auto"):
         for size in (512, 5120):
-            rate, ner_on = pipeline_rate(ner, size, args.samples if size == 512 else args.samples // 4)
-            label = "NER" if ner_on else "patterns only"
-            print(f"  {size / 1024:.1f} KB chat body, {label:13s}: {rate:8.0f} samples/s")
+            for share in (0.3, 1.0):
+                rate, ner_on = pipeline_rate(ner, size, args.samples if size == 512 else args.samples // 4, share)
+                label = "NER" if ner_on else "patterns only"
+                print(
+                    f"  {size / 1024:.1f} KB chat body, {label:13s}, PII in {share:4.0%} of samples: {rate:8.0f} samples/s"
+                )
             if ner == "auto" and not ner_on:
                 break
     if args.skip_latency:

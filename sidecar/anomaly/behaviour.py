@@ -28,12 +28,12 @@ _MIN_RATE = 0.05  # req/s: below this a population median says nothing about bur
 
 class _Client:
     __slots__ = (
-        "conf", "contra", "fast", "labels", "last", "last_label", "names", "ring", "ring_n",
+        "conf", "contra", "fast", "first", "labels", "last", "last_label", "names", "ring", "ring_n",
         "ring_pos", "slow", "sweep_dir", "sweep_j", "sweep_len", "t",
     )  # fmt: skip
 
     def __init__(self, t: float) -> None:
-        self.t = self.last_label = t
+        self.t = self.last_label = self.first = t
         self.fast = self.slow = 0.0  # request counts decayed over the burst / baseline windows
         self.labels = self.conf = self.contra = 0.0  # decayed label counts
         self.names: tuple[str, ...] = ()
@@ -150,20 +150,28 @@ class ClientTracker:
         client.slow = client.slow * math.exp(-dt / self._ts) + 1.0
         client.t = max(client.t, t)
         self._seen += 1
-        if self._seen % _MEDIAN_EVERY == 1:
+        # Recomputed often while the population is young: a stale (zero) median makes every early
+        # client look like a burst.
+        every = 16 if self._seen < 4 * _MEDIAN_EVERY else _MEDIAN_EVERY
+        if self._seen % every == 1:
             self._median = self._median_rate(t)
         if client.fast < self._burst_min:
             return False
         rate = client.fast / self._tf
-        # Requests older than the burst window: the client's own baseline rate.
-        own = max(client.slow - client.fast, 0.0) / self._ts
+        # Requests older than the burst window: the client's own baseline rate, over the time it has
+        # really been seen (a young client's baseline is not diluted over the whole baseline window).
+        seen_for = min(t - client.first, self._ts) - self._tf
+        own = max(client.slow - client.fast, 0.0) / seen_for if seen_for >= self._tf else 0.0
         return rate >= self._burst_ratio * max(own, self._median, _MIN_RATE)
 
     def _median_rate(self, t: float) -> float:
         # The most recently seen clients (the LRU's tail) are the active ones; 1000 give a stable median.
         recent = itertools.islice(reversed(self._clients.values()), _MEDIAN_SAMPLE)
-        rates = [c.slow * math.exp(-max(t - c.t, 0.0) / self._ts) / self._ts for c in recent if t - c.t < self._ts]
-        return float(np.median(rates)) if rates else 0.0
+        # Short-window rates, comparable with the rate a burst is measured at: steady clients that
+        # all send alike are each other's baseline, however young they are.
+        rates = [c.fast * math.exp(-max(t - c.t, 0.0) / self._tf) / self._tf for c in recent if t - c.t < self._ts]
+        # A lone client is no population: its own rate must not become the baseline it is judged by.
+        return float(np.median(rates)) if len(rates) >= 2 else 0.0
 
     def _inspect(self, client: _Client, v: npt.NDArray[np.float64], names: tuple[str, ...]) -> set[str]:
         v, names = v[: self._max_dims], names[: self._max_dims]

@@ -223,7 +223,7 @@ class CaptureConsumer:
                         self._metrics.quality(model, verdict.feature or "__row__", kind)
                 if verdict.flagged:
                     reasons.update(dict.fromkeys(verdict.reasons))
-                score, feature = verdict.score, verdict.feature
+                    score, feature = verdict.score, verdict.feature
             if record is not None and result.client_key:
                 names, vector = _numeric_vector(record)
                 reasons.update(dict.fromkeys(self._clients.observe(result.client_key, result.time, vector, names)))

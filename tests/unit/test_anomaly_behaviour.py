@@ -134,3 +134,19 @@ def test_now_fn_supplies_time() -> None:
     tracker = ClientTracker(10, now_fn=lambda: next(clock))
     reasons = [tracker.observe("fast", None, None) for _ in range(300)]
     assert any("rate_burst" in r for r in reasons)
+
+
+def test_young_steady_clients_are_not_bursts_but_a_tenfold_one_is() -> None:
+    # The demo's shape: a few clients that appeared moments ago, all sending ~10 req/s.
+    tracker = ClientTracker(100)
+    flagged: Counter[str] = Counter()
+    t = 0.0
+    for step in range(600):  # 60 s at 10 req/s per client
+        t = step * 0.1
+        for client in ("a", "b", "c", "d", "e"):
+            flagged[client] += "rate_burst" in tracker.observe(client, t + hash(client) % 7 * 0.001, None)
+    assert sum(flagged.values()) == 0, flagged
+    hits = 0
+    for i in range(1500):  # one client at 300 req/s for 5 s (30x the others)
+        hits += "rate_burst" in tracker.observe("burst", t + i * 0.0033, None)
+    assert hits > 300
