@@ -21,6 +21,7 @@ from ..redaction import Redactor
 from .pool import failed_result
 
 _BINARY_PREVIEW = "<binary payload: {n} bytes>"
+_NER_ENTITIES = frozenset({"PERSON", "LOCATION"})
 _LLM_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"})
 
 
@@ -141,7 +142,8 @@ class Pipeline:
                 for name in decoded.text_fields:
                     value = row.get(name)
                     if isinstance(value, str) and value:
-                        pii = self._redactor.analyze(value)
+                        # NER entities (names, places) are too noisy to flag an output on their own.
+                        pii = {k: n for k, n in self._redactor.analyze(value).items() if k not in _NER_ENTITIES}
                         reasons.update(
                             dict.fromkeys(
                                 text_checks.scan_response(value, system_prompts=system_prompts, pii_counts=pii)
