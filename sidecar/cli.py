@@ -21,21 +21,26 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; with ``only``, just that command's module is imported and configured (the
+    others' modules — pyarrow, kubernetes schemas, rich — stay out of ``sidecar run``'s memory)."""
     parser = argparse.ArgumentParser(prog="sidecar", description="model-sidecar: watch ML models in production")
     parser.add_argument("--version", action="version", version=f"model-sidecar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in _COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module = importlib.import_module(module_name)
-        configure = getattr(module, f"configure_{name}", None) or module.configure
-        configure(command_parser)
         command_parser.set_defaults(_module=module_name)
+        if only is None or only == name:
+            module = importlib.import_module(module_name)
+            configure = getattr(module, f"configure_{name}", None) or module.configure
+            configure(command_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in _COMMANDS else None)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

@@ -530,7 +530,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="YAML config file (env SIDECAR_CONFIG)")
     for setting in SETTINGS:
         if setting.flag:
-            parser.add_argument(setting.flag, dest=setting.key, default=None, help=setting.help)
+            metavar = setting.flag.lstrip("-").upper().replace("-", "_")
+            parser.add_argument(setting.flag, dest=setting.key, default=None, metavar=metavar, help=setting.help)
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
