@@ -46,8 +46,9 @@ class CodecError(SidecarError):
 
 
 class AdminError(SidecarError):
-    def __init__(self, status: int, error: str, detail: str = "") -> None:
+    def __init__(self, status: int, error: str, detail: str = "", **extra: object) -> None:
         super().__init__(f"{error}: {detail}" if detail else error)
         self.status = status
         self.error = error
         self.detail = detail
+        self.extra = extra  # more fields of the JSON error body, e.g. the models to choose from

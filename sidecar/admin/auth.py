@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -18,6 +19,30 @@ _log = logging.getLogger("sidecar.admin")
 def json_error(status: int, error: str, detail: str = "") -> web.Response:
     """``{"error", "detail"}`` with ``status`` (the one error shape of the admin API)."""
     return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+def error_response(exc: AdminError) -> web.Response:
+    """The JSON error body of ``exc``, with its extra fields."""
+    return web.json_response({"error": exc.error, "detail": exc.detail, **exc.extra}, status=exc.status)
+
+
+def choose_model(name: str | None, models: Sequence[str], default: str, *, what: str) -> str | None:
+    """The model a model-scoped call is about (DESIGN: ?model=, else the only one seen, else 409).
+
+    ``what`` says what the caller has for a model (for the 404 detail).  None when nothing has been
+    seen and no default is configured.
+    """
+    if name is not None:
+        if not 0 < len(name) <= 256:
+            raise AdminError(400, "invalid_model", "model must be 1..256 characters")
+        if name not in models:
+            raise AdminError(404, "unknown_model", f"no {what} for model {name!r}", models=list(models))
+        return name
+    if len(models) == 1:
+        return models[0]
+    if not models:
+        return default or None
+    raise AdminError(409, "model_required", "several models seen: pass ?model=NAME", models=list(models))
 
 
 def _is_loopback(remote: str | None) -> bool:
@@ -54,7 +79,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except AdminError as exc:
-        return json_error(exc.status, exc.error, exc.detail)
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -22,7 +22,7 @@ from ..errors import AdminError, StoreError
 from ..quality.joins import valid_label_value
 from ..quality.metrics import gauge_scores, performance_report
 from ..store.labels import LabelOutcome, LabelStore
-from .auth import json_error, require_mutation_allowed
+from .auth import choose_model, error_response, json_error, require_mutation_allowed
 
 MAX_REQUEST_ID_CHARS = 256
 #: A computed report is reused this long unless a label for its model arrives on this replica.
@@ -69,12 +69,6 @@ def routes(
     return [web.post("/v1/feedback", handlers.feedback), web.get("/v1/performance", handlers.performance)]
 
 
-class _ModelChoice(AdminError):
-    def __init__(self, status: int, error: str, detail: str, models: list[str]) -> None:
-        super().__init__(status, error, detail)
-        self.models = models
-
-
 class _Handlers:
     def __init__(
         self,
@@ -98,7 +92,7 @@ class _Handlers:
             require_mutation_allowed(request, self._settings.admin.token)
             doc = await _read_json(request)
         except AdminError as exc:
-            return json_error(exc.status, exc.error, exc.detail)
+            return error_response(exc)
         single = isinstance(doc, dict)
         if not single and not isinstance(doc, list):
             return json_error(400, "invalid_body", "expected an object or a list of objects")
@@ -137,12 +131,8 @@ class _Handlers:
             if model is None:
                 return web.json_response({"model": None, "n_labeled": 0, "task": None, "metrics": {}})
             body = await self._report(model)
-        except _ModelChoice as exc:
-            return web.json_response(
-                {"error": exc.error, "detail": exc.detail, "models": exc.models}, status=exc.status
-            )
         except AdminError as exc:
-            return json_error(exc.status, exc.error, exc.detail)
+            return error_response(exc)
         except StoreError as exc:
             return json_error(503, "store_unavailable", type(exc).__name__)
         return web.json_response(body)
@@ -171,19 +161,8 @@ class _Handlers:
         return sorted(seen)
 
     async def _model(self, request: web.Request) -> str | None:
-        name = request.query.get("model")
         models = await self._known_models()
-        if name is not None:
-            if not 0 < len(name) <= 256:
-                raise AdminError(400, "invalid_model", "model must be 1..256 characters")
-            if name not in models:
-                raise _ModelChoice(404, "unknown_model", f"no predictions or labels for model {name!r}", models)
-            return name
-        if len(models) == 1:
-            return models[0]
-        if not models:
-            return self._settings.model or None
-        raise _ModelChoice(409, "model_required", "several models seen: pass ?model=NAME", models)
+        return choose_model(request.query.get("model"), models, self._settings.model, what="predictions or labels")
 
 
 async def _read_json(request: web.Request) -> Any:

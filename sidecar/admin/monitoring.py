@@ -14,7 +14,7 @@ from ..errors import AdminError, ProfileError, StoreError
 from ..evaluator import DriftEvaluator
 from ..report.distributions import MAX_BINS, distributions
 from ..sketches.profile import Profile
-from .auth import json_error, require_mutation_allowed
+from .auth import choose_model, error_response, json_error, require_mutation_allowed
 
 MAX_LIMIT = 1000
 MAX_UPLOAD = 64 * 1024 * 1024
@@ -71,11 +71,8 @@ class MonitoringRoutes:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
                 return await handler(request)
-            except _ModelChoice as exc:
-                body = {"error": exc.error, "detail": exc.detail, "models": exc.models}
-                return web.json_response(body, status=exc.status)
             except AdminError as exc:
-                return json_error(exc.status, exc.error, exc.detail)
+                return error_response(exc)
             except StoreError as exc:
                 return json_error(503, "store_unavailable", type(exc).__name__)
 
@@ -87,20 +84,9 @@ class MonitoringRoutes:
             models.update(dict.fromkeys(await self._store.models()))
         return list(models)
 
-    async def model(self, request: web.Request, *, must_exist: bool = True) -> str | None:
-        name = request.query.get("model")
+    async def model(self, request: web.Request) -> str | None:
         models = await self.known_models()
-        if name is not None:
-            if not name or len(name) > 256:
-                raise AdminError(400, "invalid_model", "model must be 1..256 characters")
-            if must_exist and name not in models:
-                raise _ModelChoice(404, "unknown_model", f"no traffic or reference for model {name!r}", models)
-            return name
-        if len(models) == 1:
-            return models[0]
-        if not models:
-            return self._default_model or None
-        raise _ModelChoice(409, "model_required", "several models seen: pass ?model=NAME", models)
+        return choose_model(request.query.get("model"), models, self._default_model, what="traffic or reference")
 
     async def drift(self, request: web.Request) -> web.Response:
         model = await self.model(request)
@@ -188,9 +174,3 @@ class MonitoringRoutes:
         view = self._consumer.view(model) if model in self._consumer.models() else None
         items = list(view.anomalies)[-limit:][::-1] if view is not None else []
         return web.json_response({"model": model, "anomalies": items})
-
-
-class _ModelChoice(AdminError):
-    def __init__(self, status: int, error: str, detail: str, models: list[str]) -> None:
-        super().__init__(status, error, detail)
-        self.models = models
