@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +118,34 @@ class Sidecar:
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None
-        await asyncio.to_thread(self.telemetry.shutdown)
+        await _bounded_shutdown(self.telemetry, _TELEMETRY_FLUSH_S)
+
+
+_TELEMETRY_FLUSH_S = 5.0  # an unreachable OTLP endpoint must not eat the pod's termination grace period
+
+
+async def _bounded_shutdown(telemetry: Telemetry, budget_s: float) -> None:
+    """Flush and stop the exporters in a daemon thread; give up waiting after ``budget_s``.
+
+    The OTLP exporters retry with backoff while their endpoint is down; a daemon thread does not
+    hold the process at exit, so the sidecar still exits on time (the unsent data is lost, counted
+    in export health).
+    """
+    loop = asyncio.get_running_loop()
+    finished = asyncio.Event()
+
+    def shutdown() -> None:
+        try:
+            telemetry.shutdown()
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop may be gone by then
+                loop.call_soon_threadsafe(finished.set)
+
+    threading.Thread(target=shutdown, name="sidecar-telemetry-shutdown", daemon=True).start()
+    try:
+        await asyncio.wait_for(finished.wait(), budget_s)
+    except TimeoutError:
+        log.warning("telemetry flush still running after %.0fs: exiting without it", budget_s)
 
 
 # ---------------------------------------------------------------------------- the command

@@ -113,6 +113,7 @@ def build_admin_app(
             "store": dict(store_status()) if store_status else {"backend": "memory", "healthy": True},
             "capture": {**_EMPTY_CAPTURE, **(capture_status() if capture_status else {})},
             "exporters": list(telemetry.exporters),
+            "exporter_health": telemetry.export_health(),
         }
         if extra_status is not None:
             doc.update(extra_status())

@@ -32,6 +32,8 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from .health import ExportStats
+
 Attrs = Mapping[str, str | int]
 _MAX_SERIES = 2000  # per histogram; beyond, one overflow series (the SDK's convention)
 _OVERFLOW: Attrs = {"otel.metric.overflow": "true"}
@@ -161,7 +163,11 @@ class MergingMetricExporter(MetricExporter):
     """Wraps an OTLP metric exporter and adds the histograms to every export (cumulative)."""
 
     def __init__(
-        self, inner: MetricExporter, histograms: Iterable[LatencyHistogram], scope: InstrumentationScope
+        self,
+        inner: MetricExporter,
+        histograms: Iterable[LatencyHistogram],
+        scope: InstrumentationScope,
+        stats: ExportStats | None = None,
     ) -> None:
         super().__init__(
             preferred_temporality=inner._preferred_temporality,
@@ -170,6 +176,7 @@ class MergingMetricExporter(MetricExporter):
         self._inner = inner
         self._histograms = tuple(histograms)
         self._scope = scope
+        self._stats = stats
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         extra = [m for m in (h.metric() for h in self._histograms) if m is not None]
@@ -184,7 +191,10 @@ class MergingMetricExporter(MetricExporter):
                 scopes.append(ScopeMetrics(scope=self._scope, metrics=extra, schema_url=""))
             merged = replace(first, scope_metrics=scopes)
             metrics_data = replace(metrics_data, resource_metrics=[merged, *metrics_data.resource_metrics[1:]])
-        return self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        if self._stats is not None:
+            self._stats.record(result is MetricExportResult.SUCCESS)
+        return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self._inner.force_flush(timeout_millis)

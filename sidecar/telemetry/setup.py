@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -25,6 +26,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from ..errors import ConfigError
+from .health import CountingSpanExporter, ExportStats
 from .instruments import DURATION_HISTOGRAMS, GEN_AI_TOKEN_USAGE, LATENCY_BUCKETS, Instruments, http_histograms
 from .latency import LatencyHistogram, MergingMetricExporter, PrometheusBridge
 
@@ -50,6 +52,11 @@ class Telemetry:
     #: client's trace context untouched (a span nobody receives would only cost CPU, and injecting
     #: its id would make the upstream the child of a span that exists nowhere).
     tracing: bool = True
+    export_stats: dict[str, ExportStats] = field(default_factory=dict)
+
+    def export_health(self) -> dict[str, dict[str, Any]]:
+        """Per OTLP exporter: healthy (last export succeeded), counts, last success/failure times."""
+        return {name: stats.to_json() for name, stats in self.export_stats.items()}
 
     def prometheus_text(self) -> bytes:
         """The Prometheus text exposition of every metric (empty when the SDK is disabled)."""
@@ -132,7 +139,9 @@ def _span_exporter(protocol: str) -> SpanExporter:
     return HttpSpans()
 
 
-def _metric_reader(protocol: str, http: Sequence[LatencyHistogram], scope: InstrumentationScope) -> MetricReader:
+def _metric_reader(
+    protocol: str, http: Sequence[LatencyHistogram], scope: InstrumentationScope, stats: ExportStats
+) -> MetricReader:
     exporter: MetricExporter
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
@@ -142,7 +151,7 @@ def _metric_reader(protocol: str, http: Sequence[LatencyHistogram], scope: Instr
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
 
         exporter = HttpMetrics()
-    return PeriodicExportingMetricReader(MergingMetricExporter(exporter, http, scope))
+    return PeriodicExportingMetricReader(MergingMetricExporter(exporter, http, scope, stats))
 
 
 def _views() -> list[View]:
@@ -202,14 +211,21 @@ def _build(
 
     resource = _resource(service_version)
     exporters: list[str] = []
-    sdk_tracer = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER[_ARG]
+    stats: dict[str, ExportStats] = {}
+    # Sampler from OTEL_TRACES_SAMPLER[_ARG].  No atexit shutdown: the app owns it, bounded in time
+    # (the SDK's own hook would wait on an unreachable endpoint's retries at interpreter exit).
+    sdk_tracer = TracerProvider(resource=resource, shutdown_on_exit=False)
     if span_exporter is not None:
         sdk_tracer.add_span_processor(SimpleSpanProcessor(span_exporter))
         exporters.append("traces:custom")
     traces_protocol = _otlp_protocol(env, "TRACES")
     if traces_protocol:
-        sdk_tracer.add_span_processor(BatchSpanProcessor(_span_exporter(traces_protocol)))
-        exporters.append(f"otlp-traces:{traces_protocol}")
+        name = f"otlp-traces:{traces_protocol}"
+        stats[name] = ExportStats()
+        sdk_tracer.add_span_processor(
+            BatchSpanProcessor(CountingSpanExporter(_span_exporter(traces_protocol), stats[name]))
+        )
+        exporters.append(name)
 
     http = http_histograms()
     scope = InstrumentationScope(SCOPE, service_version)
@@ -219,11 +235,19 @@ def _build(
     exporters.append("prometheus")
     metrics_protocol = _otlp_protocol(env, "METRICS")
     if metrics_protocol:
-        readers.append(_metric_reader(metrics_protocol, http, scope))
-        exporters.append(f"otlp-metrics:{metrics_protocol}")
+        name = f"otlp-metrics:{metrics_protocol}"
+        stats[name] = ExportStats()
+        readers.append(_metric_reader(metrics_protocol, http, scope, stats[name]))
+        exporters.append(name)
     # Exemplars cost a trace lookup per measurement on the hot path: off unless asked for.
     exemplars = None if env.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
-    sdk_meter = MeterProvider(metric_readers=readers, resource=resource, views=_views(), exemplar_filter=exemplars)
+    sdk_meter = MeterProvider(
+        metric_readers=readers,
+        resource=resource,
+        views=_views(),
+        exemplar_filter=exemplars,
+        shutdown_on_exit=False,
+    )
     return Telemetry(
         sdk_tracer,
         sdk_meter,
@@ -233,4 +257,5 @@ def _build(
         tuple(exporters),
         registry,
         tracing=span_exporter is not None or traces_protocol is not None,
+        export_stats=stats,
     )

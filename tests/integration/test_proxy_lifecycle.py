@@ -144,3 +144,27 @@ async def test_config_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         assert code == 2, err
         assert len(lines) == 1 and named in lines[0], err
         assert "Traceback" not in err
+
+
+async def test_sigterm_does_not_wait_on_an_unresponsive_otlp_endpoint(
+    model_server: ModelServer, sidecar_process: SpawnSidecar
+) -> None:
+    # An OTLP "collector" that accepts connections and never answers: exporters would retry for long.
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 20)
+        await asyncio.sleep(3600)
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proc = await sidecar_process(
+            "--upstream", model_server.url, "--quiet-period", "0", "--drain-timeout", "1",
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_TIMEOUT": "30"},
+        )  # fmt: skip
+        async with aiohttp.ClientSession() as client, client.get(f"{proc.url}/echo/x") as resp:
+            assert resp.status == 200
+        proc.terminate()
+        assert await proc.wait(25) == 0  # the exporters alone would hold it for 30 s or more
+        assert any("telemetry flush still running" in line for line in proc.lines), "\n".join(proc.lines)
+    finally:
+        server.close()

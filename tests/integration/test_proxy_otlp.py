@@ -4,6 +4,7 @@ decodes the protobuf export requests."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -108,6 +109,25 @@ async def test_spans_and_metrics_reach_an_otlp_http_receiver(
     routes = {kv.value.string_value for kv in server_points[-1].attributes if kv.key == "http.route"}
     assert routes == {"/v2/models/{model}/infer"}
     assert receiver.content_types == {"application/x-protobuf"}
+    health = telemetry.export_health()
+    assert health["otlp-traces:http"]["healthy"] and health["otlp-traces:http"]["exports"] >= 1
+    assert health["otlp-metrics:http"]["failures"] == 0
+
+
+async def test_export_failures_are_visible_in_export_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{dead}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "60000")
+    telemetry = build_telemetry(service_version="t")
+    with telemetry.tracer.start_as_current_span("probe"):
+        pass
+    await asyncio.to_thread(telemetry.force_flush, 3.0)
+    health = telemetry.export_health()
+    assert health["otlp-traces:http"]["failures"] >= 1 and not health["otlp-traces:http"]["healthy"]
+    await asyncio.to_thread(telemetry.shutdown)
 
 
 def test_no_endpoint_means_no_otlp_exporter() -> None:
