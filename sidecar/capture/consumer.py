@@ -205,7 +205,7 @@ class CaptureConsumer:
         await self._score(model, view, result, records)
         if not records:
             return []
-        renamed = replace(result, model=model, records=tuple(records))
+        renamed = result if model == result.model else replace(result, model=model, records=tuple(records))
         return predictions_from(renamed, segment_feature=self._settings.labels.segment_feature)
 
     async def _score(
