@@ -21,6 +21,8 @@ from ..redaction import Redactor
 from .pool import failed_result
 
 _BINARY_PREVIEW = "<binary payload: {n} bytes>"
+_OPERATOR_FIELDS = ("messages.system.", "messages.developer.")
+_OPERATOR_NAMES = frozenset({"system", "instructions"})
 _NER_ENTITIES = frozenset({"PERSON", "LOCATION"})
 _LLM_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"})
 
@@ -133,6 +135,8 @@ class Pipeline:
             reasons["extreme_length"] = None
         for row in decoded.inputs:
             for name in decoded.text_fields:
+                if name.startswith(_OPERATOR_FIELDS) or name in _OPERATOR_NAMES:
+                    continue  # the deployment's own system prompt is not attacker input
                 value = row.get(name)
                 if isinstance(value, str) and value:
                     reasons.update(dict.fromkeys(text_checks.scan_prompt(value)))
