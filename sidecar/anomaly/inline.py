@@ -34,6 +34,10 @@ _BINARY = ("octet-stream", "protobuf", "image/", "audio/", "video/", "grpc", "ms
 _ORDER = [r.value for r in Reason]
 
 
+_OPERATOR_ROLES = frozenset({"system", "developer"})
+_OPERATOR_KEYS = frozenset({"instructions", "system"})  # Responses API / Anthropic-style top-level prompts
+
+
 class InlineGate:
     """Decides whether a request body matches one of the enforced reasons.
 
@@ -106,7 +110,9 @@ class InlineGate:
             if isinstance(node, str):
                 out.append(node)
             elif isinstance(node, dict):
-                stack.extend(reversed(list(node.values())))
+                if node.get("role") in _OPERATOR_ROLES:
+                    continue  # the deployment's own system prompt is not attacker input
+                stack.extend(reversed([v for k, v in node.items() if k not in _OPERATOR_KEYS]))
             elif isinstance(node, list):
                 stack.extend(reversed(node))
         return out
