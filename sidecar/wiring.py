@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("sidecar")
 _STORE_ERRORS_POLL_S = 2.0
+_MAX_LLM_MODELS = 32
 
 
 class TelemetryMetrics:
@@ -40,6 +41,7 @@ class TelemetryMetrics:
     def __init__(self, telemetry: Telemetry) -> None:
         self._telemetry = telemetry
         self._i = telemetry.instruments
+        self._llm_models: set[str] = set()  # request.model values come from bodies: bounded like any attribute
 
     def samples(self, outcome: str, n: int = 1) -> None:
         self._i.capture(outcome, n)
@@ -62,7 +64,10 @@ class TelemetryMetrics:
     def llm(self, usage: LlmUsage, duration_s: float) -> None:
         attrs: dict[str, str | int] = {"gen_ai.operation.name": usage.operation}
         if usage.model:
-            attrs["gen_ai.request.model"] = usage.model[:64]
+            name = usage.model[:64]
+            if name not in self._llm_models and len(self._llm_models) < _MAX_LLM_MODELS:
+                self._llm_models.add(name)
+            attrs["gen_ai.request.model"] = name if name in self._llm_models else "__other__"
         tpot = None
         if usage.time_to_first_token_s is not None and usage.output_tokens and usage.output_tokens > 1:
             tpot = max(0.0, duration_s - usage.time_to_first_token_s) / (usage.output_tokens - 1)
