@@ -340,7 +340,13 @@ SETTINGS: tuple[Setting, ...] = (
         "SIDECAR_READ_TIMEOUT",
         "--read-timeout",
     ),
-    Setting("proxy.workers", _int(1, 64), "proxy worker processes (SO_REUSEPORT)", "SIDECAR_WORKERS", "--workers"),
+    Setting(
+        "proxy.workers",
+        _int(1, 64),
+        "proxy processes sharing the port (SO_REUSEPORT); capture and /metrics cover the first one only: scale monitoring with replicas + Redis",
+        "SIDECAR_WORKERS",
+        "--workers",
+    ),
     Setting(
         "proxy.pool_idle_timeout",
         _float(0.0, lo_open=True),
