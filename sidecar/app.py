@@ -13,8 +13,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,7 +189,16 @@ async def _serve(settings: Settings) -> int:
     sidecar = Sidecar(settings, reuse_port=workers > 1)
     await sidecar.start()
     host, _ = parse_host_port(settings.proxy.listen)
-    children = _spawn_workers(settings, f"{host}:{sidecar.proxy_port}", workers - 1)
+    relay_dir = tempfile.mkdtemp(prefix="sidecar-relay-") if workers > 1 else ""  # 0700: ours only
+    relay: Any = None
+    if relay_dir and sidecar.wiring.capture is not None:
+        from .capture.relay import RelayServer
+
+        relay = RelayServer(os.path.join(relay_dir, "capture.sock"), sidecar.wiring.sink.submit)
+        await relay.start()
+    children = _spawn_workers(
+        settings, f"{host}:{sidecar.proxy_port}", workers - 1, os.path.join(relay_dir, "capture.sock") if relay else ""
+    )
     log.info(
         "ready proxy=%s:%d admin=%s:%d upstream=%s workers=%d pid=%d",
         host, sidecar.proxy_port, parse_host_port(settings.admin.listen)[0], sidecar.admin_port,
@@ -202,6 +213,10 @@ async def _serve(settings: Settings) -> int:
     await sidecar.stop()
     deadline = settings.proxy.quiet_period + settings.proxy.drain_timeout + 5.0
     codes = await asyncio.gather(*(asyncio.to_thread(_join, child, deadline) for child in children))
+    if relay is not None:
+        await relay.close()
+    if relay_dir:
+        shutil.rmtree(relay_dir, ignore_errors=True)
     log.info("stopped")
     return 0 if all(code == 0 for code in codes) else 1
 
@@ -209,16 +224,21 @@ async def _serve(settings: Settings) -> int:
 # ---------------------------------------------------------------------------- --workers
 
 
-def _spawn_workers(settings: Settings, listen: str, count: int) -> list[multiprocessing.process.BaseProcess]:
+def _spawn_workers(
+    settings: Settings, listen: str, count: int, relay_path: str
+) -> list[multiprocessing.process.BaseProcess]:
     """Extra proxy processes on the same port (SO_REUSEPORT), one event loop each.
 
-    Each worker forwards and traces (OTLP, when configured, from every process) but has no admin
-    listener and no capture: ``/metrics`` and capture cover the parent's share of the traffic.
+    Each worker forwards and traces (OTLP, when configured, from every process) and relays its
+    sampled exchanges to the parent's capture queue (``relay_path``); it has no admin listener, so
+    ``/metrics``' HTTP histograms cover the parent's share of the traffic.
     """
     ctx = multiprocessing.get_context("spawn")
     children: list[multiprocessing.process.BaseProcess] = []
     for index in range(count):
-        child = ctx.Process(target=_worker_main, args=(settings, listen), name=f"sidecar-worker-{index + 1}")
+        child = ctx.Process(
+            target=_worker_main, args=(settings, listen, relay_path), name=f"sidecar-worker-{index + 1}"
+        )
         child.start()
         children.append(child)
     return children
@@ -232,16 +252,23 @@ def _join(child: multiprocessing.process.BaseProcess, timeout: float) -> int:
     return child.exitcode or 0
 
 
-def _worker_main(settings: Settings, listen: str) -> None:
+def _worker_main(settings: Settings, listen: str, relay_path: str) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM starts our drain
-    raise SystemExit(_run_loop(_serve_worker(settings, listen)))
+    raise SystemExit(_run_loop(_serve_worker(settings, listen, relay_path)))
 
 
-async def _serve_worker(settings: Settings, listen: str) -> int:
-    sidecar = Sidecar(settings, wiring=Wiring(), admin=False, reuse_port=True)
+async def _serve_worker(settings: Settings, listen: str, relay_path: str) -> int:
+    from .capture.relay import RelayClient
+
+    relay = RelayClient(settings, relay_path) if relay_path else None
+    sidecar = Sidecar(settings, wiring=Wiring(sink=relay.sink) if relay else Wiring(), admin=False, reuse_port=True)
     await sidecar.start(proxy_listen=listen)
+    shipping = asyncio.create_task(relay.run(), name="sidecar-capture-relay") if relay else None
     log.info("worker ready proxy=%s pid=%d", listen, os.getpid())
     await _wait_for_signal()
     await sidecar.stop()
+    if shipping is not None:
+        shipping.cancel()
+        await asyncio.gather(shipping, return_exceptions=True)
     return 0

@@ -343,7 +343,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "proxy.workers",
         _int(1, 64),
-        "proxy processes sharing the port (SO_REUSEPORT); capture and /metrics cover the first one only: scale monitoring with replicas + Redis",
+        "proxy processes sharing the port (SO_REUSEPORT); all relay samples to the first one's capture",
         "SIDECAR_WORKERS",
         "--workers",
     ),

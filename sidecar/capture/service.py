@@ -13,7 +13,7 @@ from ..codecs.overrides import parse_overrides
 from ..config import Settings
 from ..errors import ConfigError
 from ..models import CaptureResult, Exchange
-from .consumer import CaptureConsumer, CaptureMetrics
+from .consumer import CaptureConsumer, CaptureCounts, CaptureMetrics
 from .pool import WorkerPool
 from .queue import CaptureQueue
 from .sampler import Sampler
@@ -25,13 +25,11 @@ _BATCH = 32  # exchanges per worker round trip: amortises pickling/IPC without h
 class CaptureSink:
     """Implements the proxy's ``CaptureSink`` protocol.  Every method is O(1) and never blocks."""
 
-    def __init__(
-        self, settings: Settings, queue: CaptureQueue, metrics: CaptureMetrics, consumer: CaptureConsumer
-    ) -> None:
+    def __init__(self, settings: Settings, queue: CaptureQueue, metrics: CaptureMetrics, counts: CaptureCounts) -> None:
         self._sampler = Sampler(settings.capture)
         self._queue = queue
         self._metrics = metrics
-        self._counts = consumer.counts
+        self._counts = counts
         self.body_cap = settings.capture.body_cap if self._sampler.tees else 0
         try:
             parse_overrides(settings.capture.dialects)
@@ -87,7 +85,7 @@ class CaptureService:
         self.queue = CaptureQueue(settings.capture.queue_size, settings.capture.queue_bytes)
         self.consumer = consumer
         self.pool = WorkerPool(settings)
-        self.sink = CaptureSink(settings, self.queue, metrics, consumer)
+        self.sink = CaptureSink(settings, self.queue, metrics, consumer.counts)
         self._inflight = asyncio.Semaphore(max(2, 2 * settings.capture.worker_processes))
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None

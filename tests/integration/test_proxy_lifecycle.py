@@ -112,6 +112,14 @@ async def test_two_workers_both_serve_the_port(model_server: ModelServer, sideca
                 assert resp.status == 200
     owners = {_socket_owner(seen.peer[1], pids) for seen in model_server.seen if seen.peer}
     assert {parent} < owners - {None}, f"upstream connections owned by {owners}, processes {pids}"
+
+    # Both processes' samples reach the one capture pipeline (the child relays to the parent).
+    async def all_processed() -> bool:
+        async with aiohttp.ClientSession() as client, client.get(f"{proc.admin_url}/v1/status") as resp:
+            capture = (await resp.json())["capture"]
+        return bool(capture["processed"] >= 40 and capture["captured"] == 40)
+
+    assert await _eventually(all_processed, attempts=400)
     proc.terminate()
     assert await proc.wait(30) == 0
 
