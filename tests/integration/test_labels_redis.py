@@ -203,7 +203,7 @@ async def test_recovers_after_an_outage(own_redis_server: RedisServer) -> None:
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real three-master Redis Cluster on loopback (hash tags and scripts must hold there)."""
     if shutil.which("redis-cli") is None:
-        pytest.skip("redis-cli is not installed")
+        pytest.fail("redis-cli is not installed (Debian's redis-server brings it: ./scripts/test)")
     ports = _cluster_ports(3)
     procs = []
     try:

@@ -123,7 +123,10 @@ def test_kustomization_references_exist(directory: Path) -> None:
 def _build(directory: Path) -> list[dict[str, Any]]:
     command = _kustomize()
     if command is None:
-        pytest.skip("no kustomize or kubectl binary on this machine")
+        # Not an install step we can add: neither PyPI nor Debian ships a kustomize that builds these
+        # overlays (Debian's kubectl 1.20 embeds kustomize 2.0, which rejects `labels:`); the machine
+        # image's kubectl (kustomize 5.5) is used when present, and the reference check always runs.
+        pytest.skip("no kubectl/kustomize >= 4 on this machine (none installable from PyPI or Debian)")
     done = subprocess.run([*command, str(directory)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return load_documents(done.stdout)
@@ -241,7 +244,6 @@ def test_dashboard_configmap_carries_the_json() -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 def test_gen_certs_makes_a_pair_the_webhook_serves(tmp_path: Path) -> None:
     done = subprocess.run(
         ["bash", str(K8S / "webhook" / "gen-certs.sh"), "--dry-run", "--out", str(tmp_path), "--days", "2"],

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jsonpatch  # test dependency: an independent RFC 6902 implementation
 import kubernetes_validate
 import pytest
 from cryptography import x509
@@ -25,8 +26,6 @@ from cryptography.x509.oid import NameOID
 from sidecar.errors import ConfigError
 from sidecar.k8s.inject import InjectOptions, inject
 from sidecar.k8s.webhook import WebhookServer, WebhookSettings
-
-jsonpatch = pytest.importorskip("jsonpatch")  # test dependency: an independent RFC 6902 implementation
 
 pytestmark = pytest.mark.timeout(60)
 _ROOT = str(Path(__file__).resolve().parents[2])

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+import jsonpatch  # test dependency: an independent RFC 6902 implementation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.k8s.patch import diff, escape
-
-jsonpatch = pytest.importorskip("jsonpatch")  # test dependency: an independent RFC 6902 implementation
 
 _keys = st.sampled_from(["a", "b", "a/b", "~", "~1", "model-sidecar.io/injected", ""])
 _json = st.recursive(
