@@ -9,12 +9,11 @@ from pathlib import Path
 from sidecar.capture.relay import RelayClient, RelayServer
 from sidecar.config import load_settings
 from sidecar.models import Exchange
+from tests.fixtures.exchanges import make_exchange
 
 
 def _exchange(i: int) -> Exchange:
-    return Exchange(
-        str(i), 0.0, "POST", "/p", "other", (), b"{}", False, 200, (), b"{}", False, 0.001, 0.001
-    )  # fmt: skip
+    return make_exchange(request_id=str(i), target="/p")
 
 
 async def _until(check: object, attempts: int = 200) -> bool:

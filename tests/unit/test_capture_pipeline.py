@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from sidecar.capture.pipeline import Pipeline
 from sidecar.config import load_settings
 from sidecar.models import Exchange
+from tests.fixtures.exchanges import make_exchange
 
 _PIPELINE = Pipeline(load_settings(env={}, overrides={"redaction.ner": "off"}))
 
 
 def _chat(messages: list[dict[str, str]], *, truncated: bool = False) -> Exchange:
     body = json.dumps({"model": "m", "messages": messages}).encode()
-    return Exchange(
-        "r1", 0.0, "POST", "/v1/chat/completions", "/v1/chat/completions", (("content-type", "application/json"),),
-        body, truncated, 200, (("content-type", "application/json"),), b"", False, 0.01, 0.01,
-    )  # fmt: skip
+    return make_exchange(
+        target="/v1/chat/completions", route="/v1/chat/completions", request_body=body, request_truncated=truncated
+    )
 
 
 def test_user_injection_is_flagged_but_the_operators_system_prompt_is_not() -> None:
@@ -37,6 +38,7 @@ def test_prompt_beyond_the_capture_cap_is_extreme_length() -> None:
 def test_label_header_is_parsed_in_the_worker_and_malformed_ones_change_nothing() -> None:
     pipeline = Pipeline(load_settings(env={}, overrides={"redaction.ner": "off", "labels.header": "x-ground-truth"}))
     exchange = _chat([{"role": "user", "content": "hi"}])
-    with_header = Exchange(**{**{f: getattr(exchange, f) for f in exchange.__slots__},  # type: ignore[attr-defined]
-                              "request_headers": (("x-ground-truth", 'abc=1, def="yes"'), ("x-ground-truth", "broken"))})  # fmt: skip
+    with_header = replace(
+        exchange, request_headers=(("x-ground-truth", 'abc=1, def="yes"'), ("x-ground-truth", "broken"))
+    )
     assert pipeline.process(with_header).labels == (("abc", 1), ("def", "yes"))

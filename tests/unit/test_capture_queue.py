@@ -6,14 +6,11 @@ import asyncio
 
 from sidecar.capture.queue import CaptureQueue
 from sidecar.models import Exchange
+from tests.fixtures.exchanges import make_exchange
 
 
 def _exchange(i: int) -> Exchange:
-    return Exchange(
-        request_id=str(i), time=0.0, method="POST", target="/", route="other", request_headers=(),
-        request_body=b"{}", request_truncated=False, status=200, response_headers=(), response_body=b"{}",
-        response_truncated=False, duration_s=0.0, upstream_duration_s=0.0,
-    )  # fmt: skip
+    return make_exchange(request_id=str(i), request_body=b"{}", response_body=b"{}")
 
 
 async def test_full_queue_drops_and_counts() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sidecar.codecs import DIALECTS, SKIP_REASONS, Limits, decode
 from sidecar.features import extract
 from sidecar.models import Decoded, Exchange
+from tests.fixtures.exchanges import make_exchange
 
 LIMITS = Limits(max_rows=8, max_leaves=16, max_depth=6, max_text_len=64, max_decompressed_bytes=1 << 16)
 FUZZ = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -50,23 +51,10 @@ def _exchange(
     response_headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),),
     truncated: bool = False,
 ) -> Exchange:
-    return Exchange(
-        request_id="r",
-        time=0.0,
-        method="POST",
-        target=target,
-        route="other",
-        request_headers=headers,
-        request_body=request,
-        request_truncated=truncated,
-        status=200,
-        response_headers=response_headers,
-        response_body=response,
-        response_truncated=truncated,
-        duration_s=0.1,
-        upstream_duration_s=0.1,
-        ttfb_s=0.01,
-    )
+    return make_exchange(
+        target=target, request_headers=headers, request_body=request, request_truncated=truncated,
+        response_headers=response_headers, response_body=response, response_truncated=truncated, ttfb_s=0.01,
+    )  # fmt: skip
 
 
 def _dump(value: Any) -> bytes:

@@ -13,6 +13,7 @@ import zstandard
 
 from sidecar.codecs import SKIP_REASONS, Limits, decode
 from sidecar.models import Exchange
+from tests.fixtures.exchanges import make_exchange
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "data" / "payloads"
 IRIS = (PAYLOADS / "kserve_v1" / "iris.request.json").read_bytes()
@@ -29,23 +30,11 @@ def exchange(
     response_headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),),
     response_truncated: bool = False,
 ) -> Exchange:
-    return Exchange(
-        request_id="r",
-        time=0.0,
-        method="POST",
-        target=target,
-        route="other",
-        request_headers=headers,
-        request_body=request,
-        request_truncated=truncated,
-        status=200,
-        response_headers=response_headers,
-        response_body=response,
-        response_truncated=response_truncated,
-        duration_s=0.1,
-        upstream_duration_s=0.1,
+    return make_exchange(
+        target=target, request_headers=headers, request_body=request, request_truncated=truncated,
+        response_headers=response_headers, response_body=response, response_truncated=response_truncated,
         ttfb_s=0.05,
-    )
+    )  # fmt: skip
 
 
 def _raw_deflate(data: bytes) -> bytes:

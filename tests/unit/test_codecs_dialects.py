@@ -11,6 +11,7 @@ import pytest
 
 from sidecar.codecs import DIALECTS, decode
 from sidecar.models import Decoded, Exchange
+from tests.fixtures.exchanges import make_exchange
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "data" / "payloads"
 JSON = (("content-type", "application/json"),)
@@ -26,23 +27,11 @@ def exchange(
     status: int = 200,
     ttfb_s: float | None = 0.25,
 ) -> Exchange:
-    return Exchange(
-        request_id="req-1",
-        time=1_700_000_000.0,
-        method="POST",
-        target=target,
-        route="other",
-        request_headers=JSON,
-        request_body=request,
-        request_truncated=False,
-        status=status,
-        response_headers=response_headers,
-        response_body=response,
-        response_truncated=False,
-        duration_s=0.5,
-        upstream_duration_s=0.4,
+    return make_exchange(
+        request_id="req-1", time=1_700_000_000.0, target=target, request_body=request, status=status,
+        response_headers=response_headers, response_body=response, duration_s=0.5, upstream_duration_s=0.4,
         ttfb_s=ttfb_s,
-    )
+    )  # fmt: skip
 
 
 def case(name: str, target: str, **kwargs: Any) -> Decoded:

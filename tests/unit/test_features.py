@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sidecar.codecs import decode
 from sidecar.features import category_label, extract, hashed_label
 from sidecar.models import Decoded, Exchange, FeatureRecord, LlmUsage
+from tests.fixtures.exchanges import make_exchange
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "data" / "payloads"
 HASHED = re.compile(r"#h:[0-9a-f]{4}")
@@ -187,21 +188,8 @@ def test_any_string_label_is_either_category_like_or_hashed(value: str) -> None:
 
 
 def _exchange(target: str, request: object, response: object) -> Exchange:
-    return Exchange(
-        request_id="r",
-        time=0.0,
-        method="POST",
-        target=target,
-        route="other",
-        request_headers=(("content-type", "application/json"),),
-        request_body=json.dumps(request).encode(),
-        request_truncated=False,
-        status=200,
-        response_headers=(("content-type", "application/json"),),
-        response_body=json.dumps(response).encode(),
-        response_truncated=False,
-        duration_s=0.1,
-        upstream_duration_s=0.1,
+    return make_exchange(
+        target=target, request_body=json.dumps(request).encode(), response_body=json.dumps(response).encode()
     )
 
 
