@@ -19,13 +19,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[ModelServer]:
-    server = ModelServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def sc(upstream: ModelServer) -> Iterator[Sidecar]:
     env = {"SIDECAR_REDACTION_NER": "off", "SIDECAR_ADMIN_TOKEN": TOKEN}
     sidecar = Sidecar(["--upstream", upstream.url], env).start()

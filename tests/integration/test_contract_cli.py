@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,6 @@ from tests.integration.test_contract_support import (
 )
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[ModelServer]:
-    server = ModelServer().start()
-    yield server
-    server.stop()
 
 
 def _assert_one_clear_line(proc_err: str, rc: int, *names: str) -> None:

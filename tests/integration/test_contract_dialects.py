@@ -26,13 +26,6 @@ SECRET_WORDS = "zanzibar quixotic marmalade"  # raw text that must never become 
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[ModelServer]:
-    server = ModelServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def sc(upstream: ModelServer) -> Iterator[Sidecar]:
     sidecar = Sidecar(["--upstream", upstream.url], {"SIDECAR_REDACTION_NER": "off"}).start()
     yield sidecar

@@ -51,13 +51,6 @@ def _sentence(p: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[ModelServer]:
-    server = ModelServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def sc(upstream: ModelServer) -> Iterator[Sidecar]:
     env = {"SIDECAR_REDACTION_NER": "off", "SIDECAR_LOG_LEVEL": "debug"}
     sidecar = Sidecar(["--upstream", upstream.url], env).start()

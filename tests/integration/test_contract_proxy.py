@@ -27,13 +27,6 @@ _ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[ModelServer]:
-    server = ModelServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def collector() -> Iterator[ModelServer]:
     server = ModelServer().start()  # its OTLP/HTTP routes receive the sidecar's spans and metrics
     yield server
