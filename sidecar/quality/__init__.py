@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from .joins import JoinedRecord, PredictionRecord, parse_label_header, predictions_from
-from .metrics import gauge_scores, performance_alerts, performance_report
+from .metrics import gauge_scores, performance_report
 
 __all__ = [
     "JoinedRecord",
     "PredictionRecord",
     "gauge_scores",
     "parse_label_header",
-    "performance_alerts",
     "performance_report",
     "predictions_from",
 ]

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..models import Alert
 from .joins import MAX_CLASSES, JoinedRecord
 
 FloatArray = npt.NDArray[np.float64]
@@ -136,49 +135,6 @@ def gauge_scores(report: dict[str, Any]) -> dict[str, float]:
     renamed = {"precision_macro": "precision", "recall_macro": "recall", "f1_macro": "f1"}
     keep = {"accuracy", "roc_auc", "log_loss", "mae", "rmse", "mape", "r2", *renamed}
     return {renamed.get(k, k): v for k, v in metrics.items() if k in keep}
-
-
-def performance_alerts(
-    model: str,
-    scores: Mapping[str, float],
-    reference: Mapping[str, float] | None,
-    *,
-    min_score: float,
-    max_drop: float,
-    now: float,
-) -> list[Alert]:
-    """``performance`` alerts for ``gauge_scores`` values (rules off when their threshold is 0).
-
-    Only metrics where larger is better are checked (accuracy, precision, recall, f1, roc_auc, r2):
-    below ``min_score``, or more than ``max_drop`` under the ``reference`` value (e.g. the scores
-    when the model was accepted).  Error metrics carry the target's units, so no shared threshold
-    fits them.  Cooldown and hysteresis belong to the alert channel, not here.
-    """
-    alerts: list[Alert] = []
-    for metric in sorted(HIGHER_IS_BETTER & scores.keys()):
-        value = scores[metric]
-        if min_score > 0 and value < min_score:
-            alerts.append(
-                Alert(
-                    "performance",
-                    model,
-                    now,
-                    f"{model}: {metric} {value:.4g} is below {min_score:.4g}",
-                    {"metric": metric, "value": value, "rule": "min_score", "threshold": min_score},
-                )
-            )
-        base = reference.get(metric) if reference else None
-        if max_drop > 0 and base is not None and base - value > max_drop:
-            alerts.append(
-                Alert(
-                    "performance",
-                    model,
-                    now,
-                    f"{model}: {metric} fell {base - value:.4g} from {base:.4g} to {value:.4g}",
-                    {"metric": metric, "value": value, "rule": "max_drop", "reference": base, "threshold": max_drop},
-                )
-            )
-    return alerts
 
 
 def _classification(rows: Sequence[JoinedRecord]) -> dict[str, Any]:

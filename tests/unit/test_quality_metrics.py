@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from sidecar.quality.joins import JoinedRecord, PredictionRecord, Target
-from sidecar.quality.metrics import MAX_REPORT_CLASSES, OTHER, gauge_scores, performance_alerts, performance_report
+from sidecar.quality.metrics import MAX_REPORT_CLASSES, OTHER, gauge_scores, performance_report
 
 CLASSES = ["ant", "bee", "cat", "dog"]
 CLOSE = {"rel": 1e-9, "abs": 1e-12}
@@ -199,16 +199,6 @@ def test_gauge_scores_use_design_names() -> None:
     assert set(scores) == {"accuracy", "precision", "recall", "f1"}
     assert scores["accuracy"] == 0.5
     assert set(gauge_scores(performance_report(_joined([1.0, 2.0], [1.0, 1.0])))) == {"mae", "rmse", "mape", "r2"}
-
-
-def test_performance_alerts_below_minimum_and_drop_from_reference() -> None:
-    scores = {"accuracy": 0.6, "f1": 0.82, "mae": 9.0}
-    alerts = performance_alerts("m", scores, {"accuracy": 0.9, "f1": 0.85}, min_score=0.7, max_drop=0.05, now=5.0)
-    got = [(a.kind, a.model, a.details["metric"], a.details["rule"]) for a in alerts]
-    assert got == [("performance", "m", "accuracy", "min_score"), ("performance", "m", "accuracy", "max_drop")]
-    assert alerts[1].details["reference"] == 0.9 and alerts[0].time == 5.0
-    assert performance_alerts("m", scores, None, min_score=0.0, max_drop=0.0, now=0.0) == []
-    assert performance_alerts("m", {"mae": 100.0}, {"mae": 1.0}, min_score=0.5, max_drop=0.1, now=0.0) == []
 
 
 def test_overflowing_values_leave_out_what_is_not_finite() -> None:
