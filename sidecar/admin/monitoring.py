@@ -134,8 +134,7 @@ class MonitoringRoutes:
             model = request.query.get("model") or profile.model or self._default_model
             if not model:
                 raise AdminError(400, "model_required", "the profile names no model: pass ?model=NAME")
-            version = await self._store.set_reference(model, profile)
-            profile = Profile.from_json({**profile.to_json(), "version": version}) if version else profile
+            profile.version = await self._store.set_reference(model, profile)
             source = "profile"
         self._evaluator.invalidate(model)
         if self._on_reference is not None:
