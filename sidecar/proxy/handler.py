@@ -36,6 +36,7 @@ _SMALL_BODY = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _DROP_UPSTREAM = drop_set("expect", REQUEST_ID)  # Expect is answered here; the id is re-added
 _DROP_UPSTREAM_TRACED = drop_set("expect", REQUEST_ID, "traceparent", "tracestate")
+_DROP_UPSTREAM_PARENT = drop_set("expect", REQUEST_ID, "traceparent")  # untraced hop: tracestate passes
 _DROP_DOWNSTREAM = drop_set(REQUEST_ID)
 _NONE: list[str] = []  # shared default for getall(); never mutated
 
@@ -128,13 +129,14 @@ class ProxyHandler:
             # Our CLIENT span becomes the upstream's parent: the client's context is replaced.
             up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM_TRACED)
         else:
-            up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM)
             parent = headers.get("traceparent")
-            if parent is not None:
+            if parent is None:
+                up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM)
+            else:
                 # No spans are recorded without an exporter, but the upstream still sees the sidecar
                 # as a hop: same trace, a fresh parent id (tracestate and baggage pass through).
+                up_headers = forward_pairs(request.raw_headers, connection, _DROP_UPSTREAM_PARENT)
                 child = _child_traceparent(parent)
-                up_headers = [(k, v) for k, v in up_headers if k.lower() != "traceparent"]
                 if child is not None:
                     up_headers.append(("traceparent", child))
         up_headers.append((REQUEST_ID, rid))
